@@ -256,7 +256,8 @@ def analytic_kernel(
         call (compiled): float32 1.9-4.9 s, float64 0.4-0.7 s (4-7x faster);
         first call (with compilation) float32 3.0-7.8 s, float64 0.4-1.8 s.
         For FC kernels both are fast; float64 also makes results match
-        :mod:`lecture_lib.recursion` to ~1e-10 instead of ~1e-6.
+        :mod:`lecture_lib.recursion` to ~1e-8 (relu, arccos near cos = 1) or ~1e-15 (erf),
+        instead of ~1e-6 in float32.
 
     Returns:
       ``np.ndarray`` of shape ``(n1, n2)`` (float64 if ``dtype="float64"``).
