@@ -11,15 +11,6 @@ import jax.numpy as jnp
 from lecture_lib import kernels
 
 
-@pytest.fixture
-def x64():
-    """Enable jax float64 for one test and restore the previous setting."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
-
 @pytest.fixture(scope="module")
 def data():
     rng = np.random.default_rng(0)

@@ -13,15 +13,6 @@ import jax.numpy as jnp
 from lecture_lib import krr
 
 
-@pytest.fixture
-def x64():
-    """Enable jax float64 for one test and restore the previous setting."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
-
-
 def rbf(a, b, gamma=0.5):
     return np.exp(-gamma * ((a[:, None, :] - b[None, :, :]) ** 2).sum(-1))
 
