@@ -20,6 +20,12 @@ train        small JAX training loops for finite networks
 data         offline (digits, UCI, MNIST-1D) and online (MNIST, Fashion-MNIST, CIFAR-10) data
 plotting     figure helpers
 widgets      ipywidgets helpers over precomputed results
+
+Helpers of single notebooks (reusable, tested, but tied to one lecture topic):
+inductive_bias  01: channel-norm task, k-patterns, Theorem 4 CNN, coupon collector
+ntk_primer      02: kernel convergence with width, lazy-training runs
+spectral_bias   03: two-layer ReLU NTK, label noise, circle/sphere eigenvalues
+comparison      04: finite vs infinite width, cost scaling, small-data baselines
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "config", "validation", "kernels", "recursion", "krr", "spectral",
     "attacks", "train", "data", "plotting", "widgets",
+    "inductive_bias", "ntk_primer", "spectral_bias", "comparison",
 ]
 
 
