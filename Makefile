@@ -10,13 +10,15 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
 PORT   ?= 8888
 PYTEST_ARGS ?=
+# JupyterLab refuses to run as root unless told to (containers, some cloud machines).
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 .PHONY: lectures test install html benchmark clean check-python
 
 lectures: install
 	TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0 \
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=notebooks \
-	    --LabApp.default_url=/lab/tree/00_welcome.ipynb
+	    --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ALLOW_ROOT)
 
 test: install
 	TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/python -m pytest $(PYTEST_ARGS)
