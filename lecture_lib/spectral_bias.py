@@ -19,13 +19,15 @@ Two settings from the lectures:
 
 The generic pieces (eigendecomposition, label projections, residual norms,
 complexity measure) live in :mod:`lecture_lib.spectral`; this module holds the
-kernels, tasks and the small training loop specific to these papers.
+kernels, tasks and the small training loop specific to these papers, and the
+notebook's small helpers (step grids, thresholds) and plots, which draw on a
+given ``Axes`` and return what they computed.
 """
 from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy import special
@@ -43,6 +45,28 @@ __all__ = [
     "dot_product_kernel_eigenvalues",
     "sphere_ntk_eigenvalues",
     "train_two_layer_gd",
+    # notebook helpers
+    "two_class_data",
+    "sign_errors",
+    "log_steps",
+    "steps_to_threshold",
+    "nearest_index",
+    "label_energy",
+    "circulant_spectrum",
+    "circle_kernel_dynamics",
+    # plots
+    "plot_label_noise_residuals",
+    "plot_label_energy",
+    "plot_complexity_and_error",
+    "plot_residual_prediction",
+    "plot_cumulative_energy",
+    "plot_circle_fit",
+    "plot_frequency_residuals",
+    "plot_circle_predictions",
+    "plot_circle_kernel_dynamics",
+    "plot_circle_eigenvalues",
+    "plot_even_degree_decay",
+    "plot_sphere_eigenvalues",
 ]
 
 
@@ -520,3 +544,608 @@ def train_two_layer_gd(
         out["snapshot_steps"] = snaps
         out["predictions"] = np.asarray(buf).astype(np.float64)
     return out
+
+
+# --------------------------------------------------------------------------
+# Notebook helpers: data, step grids, thresholds, closed-form circle dynamics
+# --------------------------------------------------------------------------
+def two_class_data(
+    dataset: str = "digits",
+    classes: tuple[int, int] = (1, 7),
+    *,
+    n_train: int | None = None,
+    n_test: int = 2_000,
+    seed: int = 0,
+    fallback_classes: tuple[int, int] = (1, 7),
+):
+    """Two classes of a data set, labels +-1, every image flattened and scaled to unit norm.
+
+    ``"digits"`` (scikit-learn's 8x8 digits, offline) takes all images of the
+    two classes with a 25% test split, pixels standardised per feature.  Any
+    other name of :data:`lecture_lib.data.DATASETS` (``"mnist"``,
+    ``"cifar10"``, ...) is loaded with ``n_train``/``n_test`` examples; when it
+    cannot be downloaded (``OSError``) a line is printed and the digits
+    ``fallback_classes`` are used instead (all of them: ``n_train`` is meant for
+    the large set).  Class ``classes[0]`` gets label -1, ``classes[1]`` +1.
+
+    Args:
+      dataset: data set name.
+      classes: the two class indices.
+      n_train: training examples (``None``: all; digits always use all).
+      n_test: test examples of a downloaded data set.
+      seed: seed of the split / subsample.
+      fallback_classes: digit classes used when ``dataset`` is unavailable.
+
+    Returns:
+      ``(ds, name)``: a :class:`lecture_lib.data.Dataset` with ``x_train``
+      (n, d) and ``x_test`` (m, d) of unit-norm rows and +-1 labels (n,), (m,);
+      ``name`` like ``"digits 1 vs 7"``.
+    """
+    from . import data
+
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset must be a string, got {type(dataset).__name__}")
+    for value, arg in ((classes, "classes"), (fallback_classes, "fallback_classes")):
+        if len(value) != 2:
+            raise ValueError(f"{arg} must hold two class indices, got {value!r}")
+    if dataset.lower() == "digits":
+        ds, name = data.digits_binary(*classes, n_train=None, seed=seed, image=False,
+                                      standardize="feature"), f"digits {classes[0]} vs {classes[1]}"
+    else:
+        try:
+            ds = data.load(dataset, n_train=n_train, n_test=n_test, classes=classes, flatten=True,
+                           standardize="feature", dtype=np.float64, seed=seed)
+            ds, name = data.binary_task(ds, *classes), f"{dataset} {classes[0]} vs {classes[1]}"
+        except OSError as err:  # offline: data.OfflineError / DownloadError
+            print(f"{dataset} unavailable ({type(err).__name__}); using scikit-learn digits instead")
+            return two_class_data("digits", fallback_classes, seed=seed)
+    ds = ds._replace(x_train=data.normalize_rows(ds.x_train), x_test=data.normalize_rows(ds.x_test))
+    return ds, name
+
+
+def sign_errors(predictions: Any, y: Any) -> Any:
+    """Classification error ``mean(sign(f(x)) != y)`` of +-1 labels.
+
+    Args:
+      predictions: ``f(x)``, shape (n,) or (n, L) (one column per network).
+      y: labels in {-1, +1}, shape (n,).
+
+    Returns:
+      float for 1-D ``predictions``, np.ndarray (L,) otherwise.
+    """
+    pred = check_array(predictions, "predictions", ndim=(1, 2), dtype=np.float64)
+    y = check_array(y, "y", ndim=1, dtype=np.float64)
+    check_same_length("predictions", pred, "y", y)
+    if pred.ndim == 1:
+        return float(np.mean(np.sign(pred) != y))
+    return np.mean(np.sign(pred) != y[:, None], axis=0)
+
+
+def log_steps(start: int, stop: int, num: int, include: Any = None) -> np.ndarray:
+    """Integer GD steps ``unique(int(geomspace(start, stop, num)) + include)``, sorted.
+
+    A log-spaced grid for closed-form dynamics and snapshots, merged with the
+    steps ``include`` (e.g. ``[0]`` or every step of a training run).
+
+    Returns:
+      np.ndarray of ints, shape (<= num + len(include),).
+    """
+    check_scalar(start, "start", kind=int, min_value=1)
+    check_scalar(stop, "stop", kind=int, min_value=start)
+    check_scalar(num, "num", kind=int, min_value=1)
+    grid = np.geomspace(start, stop, num).astype(int)
+    if include is None:
+        return np.unique(grid)
+    include = check_array(include, "include", ndim=1)
+    if not np.all(include == np.round(include)):
+        raise ValueError("include must hold integer steps")
+    return np.unique(np.concatenate([include, grid]))
+
+
+def steps_to_threshold(values: Any, steps: Any, level: float, *, relative: bool = False) -> int | float:
+    """First step at which a decreasing quantity reaches ``level``.
+
+    Returns ``steps[i]`` for the first ``i`` with ``values[i] <= level``
+    (``relative=True``: ``values[i] <= level * values[0]``, e.g. 10% of the
+    initial residual ``||y||``), or ``inf`` when that never happens on the grid.
+
+    Args:
+      values: residual norms or amplitudes, shape (T,).
+      steps: the GD steps of ``values``, shape (T,).
+      level: threshold (a fraction of ``values[0]`` when ``relative``).
+
+    Returns:
+      int step, or ``numpy.inf``.
+    """
+    values = check_array(values, "values", ndim=1)
+    steps = check_array(steps, "steps", ndim=1)
+    if values.shape != steps.shape:
+        raise ValueError(f"values and steps must have the same shape, got {values.shape} and {steps.shape}")
+    check_scalar(level, "level", kind=(int, float))
+    hit = np.nonzero(values <= (level * values[0] if relative else level))[0]
+    return int(steps[hit[0]]) if hit.size else np.inf
+
+
+def nearest_index(grid: Any, value: float) -> int:
+    """Index of the entry of ``grid`` (T,) closest to ``value`` (the first one on ties)."""
+    grid = check_array(grid, "grid", ndim=1)
+    check_scalar(value, "value", kind=(int, float))
+    return int(np.argmin(np.abs(grid - value)))
+
+
+def label_energy(projections: Any) -> np.ndarray:
+    """Share of ``||y||^2`` on each eigenvector: ``(v_i^T y)^2 / sum_j (v_j^T y)^2``.
+
+    Args:
+      projections: ``v_i^T y``, shape (n,) (from :func:`lecture_lib.spectral.label_projections`).
+
+    Returns:
+      np.ndarray (n,), sums to 1.
+    """
+    p = check_array(projections, "projections", ndim=1, dtype=np.float64)
+    total = np.sum(p**2)
+    if total == 0:
+        raise ValueError("projections must not be all zero")
+    return p**2 / total
+
+
+def circulant_spectrum(t: Any, k: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues / n of a rotation-invariant Gram matrix on the circle, with the frequency of each eigenvector.
+
+    On equally spaced angles the Gram matrix is circulant, every eigenvector is
+    a pure Fourier mode ``cos kt`` / ``sin kt`` and its eigenvalue is ``n mu_k``
+    (up to aliasing), so ``eigvals / n`` can be compared with
+    :func:`sphere_ntk_eigenvalues` at ``dim=2``.  The frequency is the largest
+    of the eigenvector's Fourier amplitudes (:func:`fourier_amplitudes`,
+    frequencies ``0..n//2``).
+
+    Args:
+      t: angles (n,) (:func:`circle_points`).
+      k: Gram matrix (n, n) on those points.
+
+    Returns:
+      ``(eigvals / n, freqs)``: both (n,), in descending eigenvalue order.
+    """
+    from .spectral import eigh_desc
+
+    t = check_array(t, "t", ndim=1)
+    k = check_array(k, "k", ndim=2)
+    if k.shape != (len(t), len(t)):
+        raise ValueError(f"k must have shape ({len(t)}, {len(t)}) to match t, got {k.shape}")
+    ev, vec = eigh_desc(k)
+    n = len(t)
+    freqs = np.argmax(fourier_amplitudes(t, vec.T, list(range(n // 2 + 1))), axis=1)
+    return ev / n, freqs
+
+
+def circle_kernel_dynamics(
+    t: Any, k_train: Any, k_test_train: Any, freqs: Sequence[int], steps: Any, *, lr: float | None = None,
+):
+    """Closed-form kernel GD on the circle target ``sum_j sin(k_j t)`` and its residual per frequency.
+
+    ``u(s) = (I - (I - lr K)^s) y`` on the training angles (and the matching
+    prediction at test points), :func:`lecture_lib.krr.gd_dynamics_discrete`
+    with the loss ``1/2 sum_i (u_i - y_i)^2`` of :func:`train_two_layer_gd`.
+
+    Args:
+      t: training angles (n,).
+      k_train: Gram matrix (n, n).
+      k_test_train: kernel (m, n) between test and training points.
+      freqs: the target's frequencies (:func:`sines`).
+      steps: GD steps (T,).
+      lr: step ``eta`` (default ``1 / lambda_max(k_train)``).
+
+    Returns:
+      ``(dyn, amplitudes)``: ``dyn.train`` (T, n), ``dyn.test`` (T, m), and the
+      amplitude of each frequency in the training residual ``y - u(s)``, (T, len(freqs)).
+    """
+    from .krr import gd_dynamics_discrete
+
+    y = sines(t, freqs)
+    if lr is None:
+        k = check_array(k_train, "k_train", ndim=2)
+        lr = 1.0 / np.linalg.eigvalsh(k).max()
+    dyn = gd_dynamics_discrete(k_train, y, steps, k_test_train, lr=lr)
+    return dyn, fourier_amplitudes(t, y - dyn.train, freqs)
+
+
+# --------------------------------------------------------------------------
+# Plots of notebook 03 (draw on given axes; widgets call them on each move)
+# --------------------------------------------------------------------------
+def _check_curves(curves: Mapping[Any, Any], name: str, length: int | None = None) -> dict:
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError(f"{name} must be a non-empty mapping {{key: array}}")
+    out = {key: check_array(v, f"{name}[{key!r}]", ndim=1) for key, v in curves.items()}
+    if length is not None:
+        for key, v in out.items():
+            if len(v) != length:
+                raise ValueError(f"{name}[{key!r}] must have length {length}, got {len(v)}")
+    return out
+
+
+def plot_label_noise_residuals(ax, steps: Any, net: Mapping[float, Any], ntk: Mapping[float, Any],
+                               title: str = "") -> None:
+    """Training residual ``||y - u(k)||`` of the network (solid) and its NTK prediction (dashed).
+
+    One colour (viridis) per label-noise level of ``net``; x axis symlog.
+
+    Args:
+      ax: matplotlib axes.
+      steps: GD steps (T,).
+      net: ``{noise: residual norms (T,)}`` of the trained networks.
+      ntk: ``{noise: predicted residual norms (T,)}``; must hold every key of ``net``.
+      title: axes title.
+    """
+    import matplotlib as mpl
+
+    steps = check_array(steps, "steps", ndim=1)
+    net = _check_curves(net, "net", len(steps))
+    ntk = _check_curves(ntk, "ntk", len(steps))
+    missing = [p for p in net if p not in ntk]
+    if missing:
+        raise ValueError(f"ntk must hold every noise level of net, missing {missing}")
+    colors = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(net)))
+    for c, p in zip(colors, net):
+        ax.plot(steps, net[p], color=c, label=f"net, noise {p:.0%}")
+        ax.plot(steps, ntk[p], "--", color=c, lw=1)
+    ax.plot([], [], "k--", lw=1, label="NTK prediction")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set(xlabel="GD step k (log scale after 1)", ylabel=r"training residual $\|y - u(k)\|_2$", title=title)
+    ax.legend(fontsize=8)
+
+
+def plot_label_energy(ax, projections: Mapping[str, Any], top: int = 20) -> np.ndarray:
+    """Bars of :func:`label_energy` on the top eigenvectors, one group per label vector.
+
+    Args:
+      ax: matplotlib axes.
+      projections: ``{label: v_i^T y (n,)}`` in descending eigenvalue order.
+      top: number of eigenvectors shown.
+
+    Returns:
+      np.ndarray (len(projections), top): the energies drawn.
+    """
+    projections = _check_curves(projections, "projections")
+    n = len(next(iter(projections.values())))
+    check_scalar(top, "top", kind=int, min_value=1, max_value=n)
+    energies = np.stack([label_energy(p)[:top] for p in projections.values()])
+    idx = np.arange(1, top + 1)
+    width = 0.8 / len(projections)
+    for j, (label, e) in enumerate(zip(projections, energies)):
+        ax.bar(idx + (j - (len(projections) - 1) / 2) * width, e, width=width, label=label)
+    ax.axhline(1 / n, color="gray", ls=":", label="uniform spread 1/n")
+    ax.set(yscale="log", ylim=(1e-5, 1), xlabel="eigenvector i (descending eigenvalue)",
+           ylabel=r"$(v_i^\top y)^2 / \|y\|^2$",
+           title=f"label energy on the top {top} eigenvectors of $H^\\infty$")
+    ax.legend()
+    return energies
+
+
+def plot_complexity_and_error(ax, complexity: Mapping[float, float], test_error: Mapping[float, float]):
+    """Complexity measure ``sqrt(2 y^T H^-1 y / n)`` and test error against the label noise.
+
+    Args:
+      ax: matplotlib axes (complexity, left scale).
+      complexity: ``{noise fraction: complexity}``.
+      test_error: ``{noise fraction: test error of the net}`` (right scale, red).
+
+    Returns:
+      The twin axes of the test error.
+    """
+    for arg, name in ((complexity, "complexity"), (test_error, "test_error")):
+        if not isinstance(arg, Mapping) or not arg:
+            raise TypeError(f"{name} must be a non-empty mapping {{noise: value}}")
+    ax.plot(np.array(list(complexity)) * 100, list(complexity.values()), "o-",
+            label=r"$\sqrt{2y^\top H^{-1}y/n}$")
+    ax.set(xlabel="label noise (% of labels replaced by coin flips)", ylabel="complexity measure",
+           title="complexity and test error (true test labels)")
+    ax2 = ax.twinx()
+    ax2.plot(np.array(list(test_error)) * 100, list(test_error.values()), "s--", color="C3",
+             label="test error of the net")
+    ax2.set_ylabel("test error", color="C3")
+    ax2.grid(False)
+    ax.legend(loc="upper left")
+    ax2.legend(loc="lower right")
+    return ax2
+
+
+def plot_residual_prediction(ax, eigvals: Any, projections: Mapping[float, Any], noise: float, lr: float,
+                             steps: Any, *, references: tuple[float, float] = (0.0, 1.0),
+                             net: tuple[Any, Any] | None = None, title: str = "") -> np.ndarray:
+    """NTK prediction ``||(I - lr H)^k y||`` for one noise level against true and random labels.
+
+    The two ``references`` (true and random labels) are grey (dotted,
+    dash-dotted); ``noise`` is thick blue; ``net = (steps, residuals)`` adds a
+    trained network (its step 0 is dropped on the log axis).
+
+    Args:
+      ax: matplotlib axes.
+      eigvals: eigenvalues of H (n,), descending.
+      projections: ``{noise: v_i^T y (n,)}``; holds ``noise`` and ``references``.
+      noise: the noise level to highlight.
+      lr: GD step ``eta``.
+      steps: GD steps (T,) of the prediction.
+      references: the two grey reference levels (true and random labels).
+      net: ``(steps (S,), residual norms (S,))`` of a trained network, or None.
+      title: axes title.
+
+    Returns:
+      np.ndarray (T,): the predicted residual norms for ``noise``.
+    """
+    from .spectral import residual_norms
+
+    for p in (noise, *references):
+        if p not in projections:
+            raise ValueError(f"projections has no entry for noise level {p!r}")
+    for p, style in zip(references, (":", "-.")):
+        ax.plot(steps, residual_norms(eigvals, projections[p], lr, steps), style, color="gray",
+                label=f"NTK, noise {p:.0%}")
+    res = residual_norms(eigvals, projections[noise], lr, steps)
+    ax.plot(steps, res, "C0", lw=2, label=f"NTK, noise {noise:.0%}")
+    if net is not None:
+        net_steps, net_res = (check_array(a, f"net[{i}]", ndim=1) for i, a in enumerate(net))
+        ax.plot(net_steps[1:], net_res[1:], "C1", label="trained net")
+    ax.set(xscale="log", xlabel="GD step k", ylabel=r"$\|y - u(k)\|_2$", title=title)
+    ax.legend(fontsize=8)
+    return res
+
+
+def plot_cumulative_energy(ax, projections: Mapping[float, Any], noise: float, *,
+                           references: Mapping[float, str] | None = None) -> np.ndarray:
+    """Fraction of ``||y||^2`` on the top eigenvectors (:func:`lecture_lib.spectral.cumulative_energy`).
+
+    Args:
+      ax: matplotlib axes.
+      projections: ``{noise: v_i^T y (n,)}``, descending eigenvalue order.
+      noise: level drawn in blue.
+      references: ``{noise: label}`` drawn in grey (dotted, dash-dotted);
+        default ``{0.0: "true", 1.0: "random"}``.
+
+    Returns:
+      np.ndarray (n,): the cumulative energy of ``noise``.
+    """
+    from .spectral import cumulative_energy
+
+    references = {0.0: "true", 1.0: "random"} if references is None else dict(references)
+    for p in (noise, *references):
+        if p not in projections:
+            raise ValueError(f"projections has no entry for noise level {p!r}")
+    cum = cumulative_energy(projections[noise])
+    idx = np.arange(1, len(cum) + 1)
+    ax.semilogx(idx, cum, "C0", label=f"noise {noise:.0%}")
+    for (p, label), style in zip(references.items(), (":", "-.")):
+        ax.semilogx(idx, cumulative_energy(projections[p]), style, color="gray", label=label)
+    ax.set(xlabel="number of top eigenvectors", ylabel=r"fraction of $\|y\|^2$", title="cumulative label energy")
+    ax.legend(fontsize=8)
+    return cum
+
+
+def plot_circle_fit(ax, t: Any, target: Any, step: int, *, net: tuple[Any, Any], kernel: tuple[Any, Any],
+                    ylim: tuple[float, float] = (-2.3, 2.3)) -> int:
+    """Target, network and NTK closed-form fit on the circle at the saved step ``step``.
+
+    Args:
+      ax: matplotlib axes.
+      t: angles (m,) of the plot.
+      target: target values (m,).
+      step: GD step; the first saved network step ``>= step`` is shown.
+      net: ``(steps (S,), fits (S, m))`` saved network predictions.
+      kernel: ``(steps (T,), fits (T, m))`` closed-form predictions; the first
+        kernel step ``>=`` the shown network step is drawn (dashed).
+
+    Returns:
+      Index into ``net``'s steps of the snapshot drawn (the title names its step).
+    """
+    t = check_array(t, "t", ndim=1)
+    target = check_array(target, "target", ndim=1)
+    net_steps, net_fit = check_array(net[0], "net steps", ndim=1), check_array(net[1], "net fits", ndim=2)
+    k_steps, k_fit = check_array(kernel[0], "kernel steps", ndim=1), check_array(kernel[1], "kernel fits", ndim=2)
+    if step > net_steps[-1] or step > k_steps[-1]:
+        raise ValueError(f"step must be <= the last saved step {min(net_steps[-1], k_steps[-1])}, got {step}")
+    i = int(np.searchsorted(net_steps, step))
+    j = int(np.searchsorted(k_steps, net_steps[i]))
+    ax.plot(t, target, color="lightsteelblue", lw=3, label="target")
+    ax.plot(t, net_fit[i], color="navy", label="network")
+    ax.plot(t, k_fit[j], "--", color="C1", lw=1, label="NTK closed form")
+    ax.set(xlabel="angle t (rad)", ylabel="f(t)", title=f"step {net_steps[i]}", ylim=ylim)
+    return i
+
+
+def plot_frequency_residuals(ax, freqs: Sequence[int], kernel: tuple[Any, Any], *,
+                             net: tuple[Any, Any] | None = None, mark: float | None = None,
+                             ylabel: str = "amplitude of frequency k in the residual",
+                             title: str | None = None) -> None:
+    """Amplitude of each target frequency in the training residual against the GD step (log x).
+
+    With ``net`` the network is solid and the kernel dashed (colour ``C{j}``
+    for frequency ``j``); without it the kernel curves are solid.  Call
+    ``ax.legend()`` afterwards.
+
+    Args:
+      ax: matplotlib axes.
+      freqs: the frequencies (F,).
+      kernel: ``(steps (T,), amplitudes (T, F))`` of the closed form.
+      net: ``(steps (S,), amplitudes (S, F))`` of the network.
+      mark: a vertical line at this step (e.g. the end of training).
+      ylabel: y label.
+      title: default ``residual per frequency ($\\sin 4t + \\sin 14t$)``.
+    """
+    freqs = _check_freqs(freqs, "freqs")
+    curves = {"kernel": kernel} if net is None else {"net": net, "kernel": kernel}
+    for name, (s, a) in curves.items():
+        a = check_array(a, f"{name} amplitudes", ndim=2)
+        if a.shape != (len(s), len(freqs)):
+            raise ValueError(f"{name} amplitudes must have shape ({len(s)}, {len(freqs)}), got {a.shape}")
+    for j, k in enumerate(freqs):
+        if net is None:
+            ax.plot(kernel[0], kernel[1][:, j], color=f"C{j}", label=f"k = {k}")
+        else:
+            ax.plot(net[0], net[1][:, j], color=f"C{j}", label=f"network, k = {k}")
+            ax.plot(kernel[0], kernel[1][:, j], "--", color=f"C{j}", lw=1, label=f"NTK, k = {k}")
+    if mark is not None:
+        ax.axvline(mark, color="gray", lw=0.8)
+    if title is None:
+        title = "residual per frequency ($" + " + ".join(rf"\sin {k}t" for k in freqs) + "$)"
+    ax.set(xscale="log", xlabel="GD step", ylabel=ylabel, title=title)
+
+
+def plot_circle_predictions(ax, t: Any, target: Any, steps: Any, fits: Any, marks: Sequence[float],
+                            colors: Sequence[str] = ("C2", "C3", "k")) -> list[int]:
+    """Kernel predictions on the circle at the saved steps nearest to ``marks``, over the target.
+
+    Args:
+      ax: matplotlib axes.
+      t: angles (m,); target: values (m,).
+      steps: saved steps (T,); fits: predictions (T, m).
+      marks: requested steps (one curve each, colours ``colors``).
+
+    Returns:
+      The steps drawn.
+    """
+    t = check_array(t, "t", ndim=1)
+    target = check_array(target, "target", ndim=1)
+    fits = check_array(fits, "fits", ndim=2)
+    steps = check_array(steps, "steps", ndim=1)
+    if fits.shape != (len(steps), len(t)) or target.shape != t.shape:
+        raise ValueError(f"target must have shape {t.shape} and fits ({len(steps)}, {len(t)}), "
+                         f"got {target.shape} and {fits.shape}")
+    if len(marks) > len(colors):
+        raise ValueError(f"marks must have at most len(colors)={len(colors)} entries, got {len(marks)}")
+    ax.plot(t, target, color="lightsteelblue", lw=3, label="target")
+    drawn = []
+    for s, c in zip(marks, colors):
+        i = nearest_index(steps, s)
+        ax.plot(t, fits[i], color=c, lw=1, label=f"step {steps[i]}")
+        drawn.append(int(steps[i]))
+    ax.set(xlabel="angle t (rad)", ylabel="f(t)", title="kernel prediction on the circle")
+    ax.legend(fontsize=8, loc="lower left")
+    return drawn
+
+
+def plot_circle_kernel_dynamics(axes, t: Any, t_plot: Any, k_train: Any, k_plot_train: Any,
+                                freqs: Sequence[int], steps: Any, *, marks: Sequence[float],
+                                title: str = "NTK dynamics") -> np.ndarray:
+    """Closed-form kernel GD on ``sum_j sin(k_j t)``: residual per frequency (left) and fits (right).
+
+    Runs :func:`circle_kernel_dynamics` (``lr = 1/lambda_max``; one ``n x n``
+    eigendecomposition, fast enough for a slider) and draws
+    :func:`plot_frequency_residuals` on ``axes[0]`` and
+    :func:`plot_circle_predictions` at the steps nearest ``marks`` on ``axes[1]``.
+
+    Args:
+      axes: two matplotlib axes.
+      t: training angles (n,); t_plot: plotting angles (m,).
+      k_train: Gram matrix (n, n); k_plot_train: kernel (m, n).
+      freqs: the target's frequencies (F,).
+      steps: GD steps (T,).
+      marks: steps of the fits drawn on the right (at most 3).
+      title: title of the left panel.
+
+    Returns:
+      np.ndarray (T, F): amplitude of each frequency in the training residual.
+    """
+    if len(axes) != 2:
+        raise ValueError(f"axes must hold two axes, got {len(axes)}")
+    freqs = _check_freqs(freqs, "freqs")
+    dyn, amp = circle_kernel_dynamics(t, k_train, k_plot_train, freqs, steps)
+    steps = np.asarray(steps)
+    plot_frequency_residuals(axes[0], freqs, (steps, amp), ylabel="residual amplitude", title=title)
+    axes[0].set_ylim(-0.05, 1.05)
+    axes[0].legend()
+    plot_circle_predictions(axes[1], t_plot, sines(t_plot, freqs), steps, dyn.test, marks)
+    return amp
+
+
+def _floored(mu: np.ndarray, floor: float) -> np.ndarray:
+    return np.maximum(np.abs(mu), floor)
+
+
+def plot_circle_eigenvalues(ax, ks: Any, mu_by_bias: Mapping[float, Any], *, gram: tuple[Any, Any] | None = None,
+                            gram_bias: float | None = None, floor: float = 1e-16,
+                            ylim: tuple[float, float] = (1e-17, 1.0)) -> None:
+    """NTK eigenvalues ``mu_k`` on the circle by frequency (log y), with Gram eigenvalues / n as dots.
+
+    Args:
+      ax: matplotlib axes.
+      ks: frequencies (K,).
+      mu_by_bias: ``{bias: mu (K,)}`` (:func:`sphere_ntk_eigenvalues`, ``dim=2``);
+        ``|mu|`` is floored at ``floor`` (exact zeros).
+      gram: ``(freqs (n,), eigvals / n (n,))`` from :func:`circulant_spectrum`.
+      gram_bias: the bias of that Gram matrix (legend).
+      floor, ylim: floor of ``|mu|`` on the log axis and the y range.
+    """
+    ks = check_array(ks, "ks", ndim=1)
+    mu_by_bias = _check_curves(mu_by_bias, "mu_by_bias", len(ks))
+    for j, (b, mu) in enumerate(mu_by_bias.items()):
+        ax.semilogy(ks, _floored(mu, floor), "o-", ms=3, color=f"C{j}", label=f"bias {b}")
+    if gram is not None:
+        ax.semilogy(gram[0], gram[1], "k.", ms=5,
+                    label=f"Gram eigenvalues / n (bias {gram_bias}, n = {len(gram[1])})")
+    ax.set(xlabel="frequency k", ylabel=rf"$\mu_k$ (|.|, floored at {floor:.0e})", ylim=ylim,
+           title="circle: NTK eigenvalue by frequency")
+    ax.legend(fontsize=8)
+
+
+def plot_even_degree_decay(ax, ks: Any, mu_by_dim: Mapping[int, Any], *, fit_from: int = 10) -> dict[int, float]:
+    """Even-degree eigenvalues ``mu_k`` (k >= 2) on log-log axes with a power-law fit for ``k >= fit_from``.
+
+    Args:
+      ax: matplotlib axes.
+      ks: degrees (K,).
+      mu_by_dim: ``{dim: mu (K,)}`` without bias (colours C0, C1, ...).
+      fit_from: smallest degree of the fit.
+
+    Returns:
+      ``{dim: fitted exponent}`` (``mu_k ~ k^{-dim}`` asymptotically).
+    """
+    import matplotlib.ticker as mticker
+
+    from .plotting import loglog_fit
+
+    ks = check_array(ks, "ks", ndim=1)
+    mu_by_dim = _check_curves(mu_by_dim, "mu_by_dim", len(ks))
+    even = (ks >= 2) & (ks % 2 == 0)
+    fit = even & (ks >= fit_from)
+    if np.sum(fit) < 2:
+        raise ValueError(f"need at least two even degrees >= fit_from={fit_from} in ks")
+    slopes = {}
+    for j, (d, mu) in enumerate(mu_by_dim.items()):
+        slopes[d] = loglog_fit(ax, ks[fit], mu[fit], label=f"d = {d}", color=f"C{j}", ms=3)
+        ax.loglog(ks[even], mu[even], ".", color=f"C{j}")
+    ax.set(xlabel="degree k (even)", ylabel=r"$\mu_k$",
+           title=f"no bias: decay of even degrees (fit k >= {fit_from})")
+    ax.xaxis.set_minor_formatter(mticker.NullFormatter())
+    ticks = [2**i for i in range(1, int(np.log2(ks[even].max())) + 1)]
+    ax.set_xticks(ticks, [str(x) for x in ticks])
+    ax.legend(fontsize=8)
+    return slopes
+
+
+def plot_sphere_eigenvalues(ax, ks: Any, mu: Mapping[tuple[int, float], Any], *, bias: float,
+                            floor: float = 1e-16, ylim: tuple[float, float] = (1e-17, 1.0),
+                            colors: Sequence[str] | None = None) -> None:
+    """Eigenvalues by degree on ``S^{d-1}`` without bias (dots, ``|mu|`` floored) and with ``bias`` (lines).
+
+    Args:
+      ax: matplotlib axes.
+      ks: degrees (K,).
+      mu: ``{(dim, b): mu (K,)}`` for ``b`` in ``(0.0, bias)``.
+      bias: the bias of the lines.
+      floor, ylim: floor of ``|mu|`` on the log axis and the y range.
+      colors: one colour per dimension (default C0, C1, ...).
+    """
+    ks = check_array(ks, "ks", ndim=1)
+    mu = _check_curves(mu, "mu", len(ks))
+    dims = list(dict.fromkeys(d for d, _ in mu))
+    colors = [f"C{j}" for j in range(len(dims))] if colors is None else list(colors)
+    if len(colors) < len(dims):
+        raise ValueError(f"colors must have one entry per dimension ({len(dims)}), got {len(colors)}")
+    for d, c in zip(dims, colors):
+        for b in (0.0, bias):
+            if (d, b) not in mu:
+                raise ValueError(f"mu has no entry for (dim, bias) = {(d, b)}")
+        ax.semilogy(ks, _floored(mu[(d, 0.0)], floor), "o", ms=3, color=c, label=f"d = {d}, no bias")
+        ax.semilogy(ks, mu[(d, bias)], "-", color=c, label=f"d = {d}, bias {bias}")
+    ax.set(xlabel="degree k", ylabel=rf"$\mu_k$ (|.|, floored at {floor:.0e})", ylim=ylim,
+           title="sphere $S^{d-1}$: odd degrees vanish without bias")
+    ax.legend(fontsize=7, ncol=2)

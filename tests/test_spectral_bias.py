@@ -1,12 +1,17 @@
 """Tests for lecture_lib.spectral_bias (notebook 03)."""
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import pytest
 from scipy import integrate, special
 
-import lecture_lib  # noqa: F401  (quiets TensorFlow before neural_tangents)
-from lecture_lib import spectral_bias as sb
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import lecture_lib  # noqa: F401,E402  (quiets TensorFlow before neural_tangents)
+from lecture_lib import data, spectral  # noqa: E402
+from lecture_lib import spectral_bias as sb  # noqa: E402
 
 
 def _unit_rows(n, d, seed=0):
@@ -236,3 +241,265 @@ def test_training_input_errors():
                               progress=False)
     with pytest.raises(ValueError, match="x_eval"):
         sb.train_two_layer_gd(x, y, width=4, lr=0.1, steps=2, snapshot_steps=[1], progress=False)
+
+
+# --------------------------------------------------------------------------- notebook helpers
+def test_steps_to_threshold_first_step_or_inf():
+    steps = np.array([0, 1, 2, 5, 10, 20])
+    res = np.array([10.0, 8.0, 3.0, 1.0, 0.5, 0.2])
+    assert sb.steps_to_threshold(res, steps, 0.1, relative=True) == 5   # 1.0 <= 0.1 * 10 (boundary counts)
+    assert sb.steps_to_threshold(res, steps, 0.05, relative=True) == 10
+    assert sb.steps_to_threshold(res, steps, 0.5) == 10                 # absolute level
+    assert sb.steps_to_threshold(res, steps, 9.0) == 1
+    assert isinstance(sb.steps_to_threshold(res, steps, 3.0), int)
+    never = sb.steps_to_threshold(res, steps, 0.01, relative=True)
+    assert never == np.inf and np.isinf(never)
+    assert sb.steps_to_threshold(res, steps, 0.1) == np.inf
+    # not monotone: the first crossing counts, not the last
+    assert sb.steps_to_threshold(np.array([1.0, 0.3, 0.9, 0.2]), np.arange(4) * 10, 0.5) == 10
+    with pytest.raises(ValueError, match="same shape"):
+        sb.steps_to_threshold(res, steps[:3], 0.1)
+    with pytest.raises(TypeError, match="level"):
+        sb.steps_to_threshold(res, steps, "0.1")
+
+
+def test_log_steps_nearest_index_and_sign_errors():
+    grid = sb.log_steps(1, 1000, 50)
+    assert grid[0] == 1 and grid[-1] == 1000 and np.all(np.diff(grid) > 0)
+    assert np.issubdtype(grid.dtype, np.integer) and len(grid) <= 50
+    merged = sb.log_steps(10, 100, 5, include=np.arange(12))
+    np.testing.assert_array_equal(merged[:12], np.arange(12))
+    assert merged[-1] == 100 and np.all(np.diff(merged) > 0)
+    np.testing.assert_array_equal(sb.log_steps(1, 300, 40, include=[0]),
+                                  np.unique(np.concatenate([[0], np.geomspace(1, 300, 40).astype(int)])))
+    with pytest.raises(ValueError, match="stop"):
+        sb.log_steps(10, 5, 3)
+    with pytest.raises(ValueError, match="include"):
+        sb.log_steps(1, 5, 3, include=[0.5])
+    assert sb.nearest_index(np.array([0, 10, 20, 30]), 14) == 1
+    assert sb.nearest_index(np.array([0, 10, 20]), 15) == 1  # tie: the first one
+    assert sb.nearest_index(np.array([0, 10, 20]), 1e9) == 2
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    pred = np.array([[0.5, -1.0], [-0.2, -3.0], [-1.0, 2.0], [0.1, -0.5]])
+    np.testing.assert_allclose(sb.sign_errors(pred, y), [0.5, 0.25])
+    assert sb.sign_errors(pred[:, 0], y) == 0.5 and isinstance(sb.sign_errors(pred[:, 0], y), float)
+    with pytest.raises(ValueError, match="rows"):
+        sb.sign_errors(pred[:3], y)
+
+
+def test_label_energy():
+    p = np.array([3.0, -4.0, 0.0])
+    np.testing.assert_allclose(sb.label_energy(p), [9 / 25, 16 / 25, 0.0])
+    y = np.random.default_rng(0).normal(size=30)
+    _, v = spectral.eigh_desc(sb.two_layer_relu_ntk(_unit_rows(30, 4)))
+    e = sb.label_energy(spectral.label_projections(v, y))
+    assert e.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.cumsum(e), spectral.cumulative_energy(v.T @ y))
+    with pytest.raises(ValueError, match="zero"):
+        sb.label_energy(np.zeros(3))
+    with pytest.raises(ValueError, match="projections"):
+        sb.label_energy(np.ones((3, 2)))
+
+
+def test_circulant_spectrum_reads_fourier_frequencies():
+    n = 32
+    t, x = sb.circle_points(n)
+    k = sb.two_layer_relu_ntk(x, bias=0.5)
+    ev, freqs = sb.circulant_spectrum(t, k)
+    assert ev.shape == freqs.shape == (n,)
+    np.testing.assert_allclose(ev * n, spectral.eigh_desc(k)[0])
+    assert np.all(np.diff(ev) <= 1e-12)
+    # every frequency 1..n/2-1 owns two eigenvectors (cos and sin), 0 and n/2 one each
+    counts = np.bincount(freqs, minlength=n // 2 + 1)
+    assert counts[0] == 1 and counts[n // 2] == 1 and np.all(counts[1:n // 2] == 2)
+    low = freqs <= 4
+    mu = sb.sphere_ntk_eigenvalues(list(range(5)), 2, bias=0.5)
+    np.testing.assert_allclose(ev[low], mu[freqs[low]], rtol=0.05)
+    with pytest.raises(ValueError, match="shape"):
+        sb.circulant_spectrum(t[:10], k)
+
+
+def test_circle_kernel_dynamics_decays_each_frequency_at_its_eigenvalue():
+    n = 32
+    t, x = sb.circle_points(n)
+    t_plot, x_plot = sb.circle_points(50)
+    k = sb.two_layer_relu_ntk(x, bias=0.5)
+    steps = np.array([0, 1, 5, 20, 100])
+    dyn, amp = sb.circle_kernel_dynamics(t, k, sb.two_layer_relu_ntk(x_plot, x, bias=0.5), [2, 5], steps)
+    assert amp.shape == (5, 2) and dyn.train.shape == (5, n) and dyn.test.shape == (5, 50)
+    lr = 1.0 / np.linalg.eigvalsh(k).max()
+    # sin(k t) is an eigenvector of the circulant Gram matrix, eigenvalue sum_j K_0j cos(k t_j)
+    lam = np.array([np.sum(k[0] * np.cos(f * t)) for f in (2, 5)])
+    np.testing.assert_allclose(amp, np.abs(1 - lr * lam)[None] ** steps[:, None], atol=1e-10)
+    np.testing.assert_allclose(dyn.train[0], 0.0, atol=1e-12)
+    dyn2, amp2 = sb.circle_kernel_dynamics(t, k, None, [2, 5], steps, lr=0.5 * lr)
+    assert dyn2.test is None and np.all(amp2[-1] > amp[-1])
+
+
+@pytest.fixture
+def ax():
+    fig, axis = plt.subplots()
+    yield axis
+    plt.close(fig)
+
+
+def test_two_class_data_digits_and_offline_fallback(monkeypatch, capsys):
+    (x_tr, y_tr, x_te, y_te), name = sb.two_class_data("digits", (1, 7), seed=0)
+    assert name == "digits 1 vs 7" and x_tr.shape[1] == 64 and len(x_tr) == len(y_tr)
+    np.testing.assert_allclose(np.linalg.norm(x_tr, axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(x_te, axis=1), 1.0)
+    assert set(np.unique(y_tr)) == {-1.0, 1.0} and set(np.unique(y_te)) <= {-1.0, 1.0}
+    assert len(y_tr) + len(y_te) > 300  # all images of the two digits (about 180 each)
+
+    def offline(*args, **kwargs):
+        raise data.OfflineError("no network")
+
+    monkeypatch.setattr(data, "load", offline)
+    ds, name = sb.two_class_data("mnist", (1, 7), n_train=10_000, fallback_classes=(3, 8))
+    assert name == "digits 3 vs 8" and "mnist unavailable (OfflineError)" in capsys.readouterr().out
+    assert len(ds.y_train) < 10_000
+
+    rng = np.random.default_rng(0)
+    fake = data.Dataset(rng.normal(size=(40, 6)), np.arange(40) % 4, rng.normal(size=(12, 6)), np.arange(12) % 4)
+    monkeypatch.setattr(data, "load", lambda *a, **k: fake)
+    (x_tr, y_tr, _, y_te), name = sb.two_class_data("cifar10", (0, 1))
+    assert name == "cifar10 0 vs 1" and len(y_tr) == 20 and len(y_te) == 6
+    np.testing.assert_allclose(np.linalg.norm(x_tr, axis=1), 1.0)
+    with pytest.raises(ValueError, match="classes"):
+        sb.two_class_data("digits", (1, 7, 9))
+
+
+# --------------------------------------------------------------------------- plots
+def test_plot_label_noise_panels(ax):
+    steps = np.arange(6)
+    net = {0.0: np.linspace(4, 1, 6), 1.0: np.linspace(4, 3, 6)}
+    ntk = {0.0: np.linspace(4, 0.5, 6), 0.5: np.ones(6), 1.0: np.linspace(4, 2.5, 6)}
+    sb.plot_label_noise_residuals(ax, steps, net, ntk, title="t")
+    assert len(ax.lines) == 2 * len(net) + 1  # net + NTK per level, one legend-only line
+    assert ax.get_xscale() == "symlog" and ax.get_title() == "t"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["net, noise 0%", "net, noise 100%",
+                                                                   "NTK prediction"]
+    with pytest.raises(ValueError, match="missing"):
+        sb.plot_label_noise_residuals(ax, steps, {0.25: np.ones(6)}, ntk)
+    with pytest.raises(ValueError, match="length"):
+        sb.plot_label_noise_residuals(ax, steps[:4], net, ntk)
+
+
+def test_plot_label_energy_bars(ax):
+    rng = np.random.default_rng(1)
+    p = {"true labels": rng.normal(size=50), "random labels": rng.normal(size=50)}
+    e = sb.plot_label_energy(ax, p, top=10)
+    assert e.shape == (2, 10)
+    np.testing.assert_allclose(e[1], sb.label_energy(p["random labels"])[:10])
+    assert len(ax.patches) == 20
+    np.testing.assert_allclose([b.get_height() for b in ax.patches[:10]], e[0])
+    np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in ax.patches[:10]], np.arange(1, 11) - 0.2)
+    assert ax.lines[0].get_ydata()[0] == pytest.approx(1 / 50)  # uniform spread
+    with pytest.raises(ValueError, match="top"):
+        sb.plot_label_energy(ax, p, top=51)
+
+
+def test_plot_complexity_and_error(ax):
+    ax2 = sb.plot_complexity_and_error(ax, {0.0: 1.0, 0.5: 2.0, 1.0: 3.0}, {0.0: 0.1, 1.0: 0.5})
+    assert ax2 is not ax and len(ax.lines) == 1 and len(ax2.lines) == 1
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), [0, 50, 100])
+    np.testing.assert_allclose(ax2.lines[0].get_ydata(), [0.1, 0.5])
+    with pytest.raises(TypeError, match="complexity"):
+        sb.plot_complexity_and_error(ax, [1.0, 2.0], {0.0: 0.1})
+
+
+def test_plot_residual_prediction_and_cumulative_energy():
+    lam = np.array([2.0, 1.0, 0.1])
+    proj = {0.0: np.array([3.0, 1.0, 0.1]), 0.5: np.array([1.0, 1.0, 1.0]), 1.0: np.array([0.1, 1.0, 3.0])}
+    k = np.array([1, 2, 5, 10])
+    fig, (a1, a2) = plt.subplots(1, 2)
+    res = sb.plot_residual_prediction(a1, lam, proj, 0.5, 0.4, k, title="x")
+    np.testing.assert_allclose(res, spectral.residual_norms(lam, proj[0.5], 0.4, k))
+    assert len(a1.lines) == 3 and a1.get_xscale() == "log" and a1.get_title() == "x"
+    sb.plot_residual_prediction(a1, lam, proj, 0.5, 0.4, k, net=(np.arange(4), np.ones(4)))
+    assert len(a1.lines) == 3 + 4 and len(a1.lines[-1].get_xdata()) == 3  # net drawn without step 0
+    cum = sb.plot_cumulative_energy(a2, proj, 0.5)
+    np.testing.assert_allclose(cum, [1 / 3, 2 / 3, 1.0])
+    assert len(a2.lines) == 3
+    assert [t.get_text() for t in a2.get_legend().get_texts()] == ["noise 50%", "true", "random"]
+    with pytest.raises(ValueError, match="noise level"):
+        sb.plot_residual_prediction(a1, lam, proj, 0.25, 0.4, k)
+    with pytest.raises(ValueError, match="noise level"):
+        sb.plot_cumulative_energy(a2, {0.5: proj[0.5]}, 0.5)
+    plt.close(fig)
+
+
+def test_plot_circle_fit_and_frequency_residuals():
+    t = np.linspace(0, 2 * np.pi, 30)
+    snaps, k_steps = np.array([0, 5, 50]), np.array([0, 5, 20, 50, 500])
+    net_fit, k_fit = np.arange(3)[:, None] * np.ones(30), np.arange(5)[:, None] * np.ones(30)
+    fig, (a1, a2, a3) = plt.subplots(1, 3)
+    i = sb.plot_circle_fit(a1, t, np.sin(t), 10, net=(snaps, net_fit), kernel=(k_steps, k_fit))
+    assert i == 2 and a1.get_title() == "step 50" and len(a1.lines) == 3  # first saved step >= 10
+    np.testing.assert_allclose(a1.lines[1].get_ydata(), 2.0)
+    np.testing.assert_allclose(a1.lines[2].get_ydata(), 3.0)  # kernel at step 50
+    with pytest.raises(ValueError, match="step"):
+        sb.plot_circle_fit(a1, t, np.sin(t), 51, net=(snaps, net_fit), kernel=(k_steps, k_fit))
+    amp = np.linspace(1, 0, 10)[:, None] * np.ones(2)
+    sb.plot_frequency_residuals(a2, [4, 14], (np.arange(1, 11), amp), net=(np.arange(1, 11), amp), mark=7)
+    assert len(a2.lines) == 2 * 2 + 1 and a2.get_xscale() == "log"
+    assert a2.get_title() == r"residual per frequency ($\sin 4t + \sin 14t$)"
+    sb.plot_frequency_residuals(a3, [4, 14, 20], (np.arange(1, 11), np.ones((10, 3))), title="k")
+    assert len(a3.lines) == 3 and a3.get_title() == "k"
+    with pytest.raises(ValueError, match="shape"):
+        sb.plot_frequency_residuals(a3, [4], (np.arange(1, 11), amp))
+    plt.close(fig)
+
+
+def test_plot_circle_kernel_dynamics_and_predictions():
+    t, x = sb.circle_points(32)
+    t_plot, x_plot = sb.circle_points(60)
+    k, kx = sb.two_layer_relu_ntk(x, bias=0.5), sb.two_layer_relu_ntk(x_plot, x, bias=0.5)
+    steps = sb.log_steps(1, 10_000, 30)
+    fig, axes = plt.subplots(1, 2)
+    amp = sb.plot_circle_kernel_dynamics(axes, t, t_plot, k, kx, (2, 9), steps, marks=(10, 10_000), title="b")
+    np.testing.assert_allclose(amp, sb.circle_kernel_dynamics(t, k, kx, (2, 9), steps)[1])
+    half = [sb.steps_to_threshold(amp[:, j], steps, 0.5) for j in range(2)]
+    assert 5 * half[0] < half[1] < np.inf  # low frequency first
+    assert len(axes[0].lines) == 2 and axes[0].get_ylim() == (-0.05, 1.05) and axes[0].get_title() == "b"
+    assert len(axes[1].lines) == 1 + 2  # target + one fit per mark
+    fits = np.zeros((len(steps), 60))
+    drawn = sb.plot_circle_predictions(axes[1], t_plot, np.zeros(60), steps, fits, marks=(3, 9999))
+    assert drawn == [int(steps[sb.nearest_index(steps, 3)]), 10_000]
+    with pytest.raises(ValueError, match="marks"):
+        sb.plot_circle_predictions(axes[1], t_plot, np.zeros(60), steps, fits, marks=(1, 2, 3, 4))
+    with pytest.raises(ValueError, match="shape"):
+        sb.plot_circle_predictions(axes[1], t_plot, np.zeros(60), steps, fits[1:], marks=(1,))
+    with pytest.raises(ValueError, match="shape"):
+        sb.plot_circle_predictions(axes[1], t_plot, np.zeros(59), steps, fits, marks=(1,))
+    plt.close(fig)
+
+
+def test_plot_eigenvalue_panels():
+    ks = np.arange(0, 41)
+    mu_c = {b: sb.sphere_ntk_eigenvalues(ks, 2, bias=b) for b in (0.0, 0.5)}
+    mu_s = {(d, b): sb.sphere_ntk_eigenvalues(ks, d, bias=b) for d in (3, 5) for b in (0.0, 0.5)}
+    fig, (a1, a2, a3) = plt.subplots(1, 3)
+    sb.plot_circle_eigenvalues(a1, ks, mu_c, gram=(np.array([0, 1, 1]), np.array([0.1, 0.05, 0.05])),
+                               gram_bias=0.5)
+    assert len(a1.lines) == 3 and a1.get_ylim() == (1e-17, 1.0)
+    assert np.max(a1.lines[0].get_ydata()[3::2]) < 1e-13  # odd degrees >= 3 vanish without bias
+    fig2, a0 = plt.subplots()
+    sb.plot_circle_eigenvalues(a0, np.arange(3), {0.0: np.array([1e-3, 0.0, -1e-5])})
+    np.testing.assert_array_equal(a0.lines[0].get_ydata(), [1e-3, 1e-16, 1e-5])  # |mu| floored
+    assert len(a0.lines) == 1
+    plt.close(fig2)
+    assert "n = 3" in a1.get_legend().get_texts()[-1].get_text()
+    slopes = sb.plot_even_degree_decay(a2, ks, {2: mu_c[0.0], 3: mu_s[(3, 0.0)]})
+    assert set(slopes) == {2, 3} and slopes[2] == pytest.approx(-2, abs=0.3) and slopes[3] < slopes[2]
+    assert len(a2.lines) == 3 * 2  # points, fitted line, all even points per dimension
+    np.testing.assert_array_equal(a2.get_xticks(), [2, 4, 8, 16, 32])
+    sb.plot_sphere_eigenvalues(a3, ks, mu_s, bias=0.5, colors=("C1", "C2"))
+    assert len(a3.lines) == 4 and a3.lines[0].get_color() == "C1"
+    with pytest.raises(ValueError, match="fit_from"):
+        sb.plot_even_degree_decay(a2, ks, {2: mu_c[0.0]}, fit_from=40)
+    with pytest.raises(ValueError, match="no entry"):
+        sb.plot_sphere_eigenvalues(a3, ks, {(3, 0.0): mu_s[(3, 0.0)]}, bias=0.5)
+    with pytest.raises(ValueError, match="colors"):
+        sb.plot_sphere_eigenvalues(a3, ks, mu_s, bias=0.5, colors=("C1",))
+    plt.close(fig)
