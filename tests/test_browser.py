@@ -1,10 +1,10 @@
-"""End-to-end browser test: notebook 00 runs in JupyterLab and its slider redraws the figure.
+"""End-to-end browser test: each notebook runs in JupyterLab and its first slider redraws a figure.
 
 What it does
-    1. copies ``notebooks/`` to a temporary directory (outputs of ``00_welcome.ipynb`` stripped, so
+    1. copies ``notebooks/`` to a temporary directory (outputs of the notebook under test stripped, so
        the figure checked below is produced by this run and the committed notebooks are never touched);
     2. starts JupyterLab on 127.0.0.1, a free port, a random token, ``--no-browser``;
-    3. opens ``00_welcome.ipynb`` in headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
+    3. opens the notebook in headless Chromium (Debian's ``chromium`` + ``chromium-driver``,
        driven by selenium with no browser/driver download);
     4. Run menu > Run All Cells, waits until every code cell has run and the kernel is idle
        (read from ``window.jupyterapp``; fails at once, with the traceback, if a cell raises);
@@ -14,9 +14,13 @@ What it does
 Run it (as root once: ``scripts/install_browser.sh``)::
 
     .venv/bin/pytest -m browser tests/test_browser.py -s
+    .venv/bin/pytest -m browser tests/test_browser.py -k 00_welcome    # one notebook
+
+Every numbered notebook in ``notebooks/`` is a test case: each must have an ipywidgets slider that
+redraws a matplotlib figure (standard 3 of the developers' guide).
 
 Environment
-    ``BROWSER_NOTEBOOK_DIR``  directory holding ``00_welcome.ipynb`` (default: the repo's ``notebooks/``)
+    ``BROWSER_NOTEBOOK_DIR``  directory holding the notebooks (default: the repo's ``notebooks/``)
     ``ARTIFACTS_DIR``         where screenshots and logs go (default: a pytest tmp dir; path is printed)
     ``BROWSER_TEST_TIMEOUT``  overall time budget in seconds (default 420)
     ``CI``                    when true, a missing browser FAILS instead of skipping
@@ -41,7 +45,7 @@ from typing import Any, Callable
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOK = "00_welcome.ipynb"
+NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
 
@@ -73,12 +77,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _prepare_root(src_dir: Path, dst_dir: Path) -> None:
+def _prepare_root(src_dir: Path, dst_dir: Path, notebook: str) -> None:
     """Copy the notebook directory; strip outputs of the notebook under test."""
     import nbformat
 
     shutil.copytree(src_dir, dst_dir, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    path = dst_dir / NOTEBOOK
+    path = dst_dir / notebook
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -164,24 +168,30 @@ return Array.from(document.querySelectorAll('.jp-Notebook .widget-output img'))
 """
 
 
+@pytest.fixture(params=NOTEBOOKS, ids=[Path(n).stem for n in NOTEBOOKS])
+def notebook(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def artifacts_dir(tmp_path: Path) -> Path:
+def artifacts_dir(tmp_path: Path, notebook: str) -> Path:
     base = os.environ.get("ARTIFACTS_DIR")
     path = Path(base).expanduser().resolve() / "browser" if base else tmp_path / "artifacts"
+    path = path / Path(notebook).stem
     path.mkdir(parents=True, exist_ok=True)
     print(f"\n[test_browser] artifacts (screenshots, logs): {path}")
     return path
 
 
 @pytest.fixture
-def lab_server(tmp_path: Path, artifacts_dir: Path):
+def lab_server(tmp_path: Path, artifacts_dir: Path, notebook: str):
     """A JupyterLab server on a temporary copy of the notebook directory -> (base_url, token)."""
     _require_browser()
     src = Path(os.environ.get("BROWSER_NOTEBOOK_DIR", REPO / "notebooks")).expanduser().resolve()
-    if not (src / NOTEBOOK).is_file():
-        pytest.fail(f"{src / NOTEBOOK} does not exist (set BROWSER_NOTEBOOK_DIR to test another copy)")
+    if not (src / notebook).is_file():
+        pytest.fail(f"{src / notebook} does not exist (set BROWSER_NOTEBOOK_DIR to test another copy)")
     root = tmp_path / "notebooks"
-    _prepare_root(src, root)
+    _prepare_root(src, root, notebook)
     settings = tmp_path / "lab-settings"
     _write_lab_settings(settings)
     for sub in ("workspaces", "runtime", "config", "ipython"):
@@ -290,7 +300,7 @@ def _run_all_cells(driver) -> str:
         return "jupyterapp.commands.execute('notebook:run-all-cells')"
 
 
-def test_notebook00_runs_and_slider_redraws_figure(lab_server, browser, artifacts_dir: Path):
+def test_notebook_runs_and_slider_redraws_figure(notebook: str, lab_server, browser, artifacts_dir: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -304,16 +314,16 @@ def test_notebook00_runs_and_slider_redraws_figure(lab_server, browser, artifact
         driver.save_screenshot(str(artifacts_dir / f"{name}.png"))
 
     def state() -> dict:
-        s = driver.execute_script(_STATE_JS, NOTEBOOK) or {}
+        s = driver.execute_script(_STATE_JS, notebook) or {}
         if s.get("exposed") is False and driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel"):
             raise AssertionError("window.jupyterapp is missing: JupyterLab ignored "
                                  "--LabApp.expose_app_in_browser=True")
         return s
 
     try:
-        driver.get(f"{base_url}/lab/tree/{NOTEBOOK}?token={token}")
+        driver.get(f"{base_url}/lab/tree/{notebook}?token={token}")
         _wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, ".jp-NotebookPanel .jp-Cell"),
-                  deadline.left(120), f"{NOTEBOOK} to open in JupyterLab")
+                  deadline.left(120), f"{notebook} to open in JupyterLab")
 
         def accept_dialogs() -> None:
             # "Select Kernel" (no kernelspec metadata, or Run before the session was up): accept default.
