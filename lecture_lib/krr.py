@@ -100,10 +100,12 @@ def solve_psd(a: np.ndarray, b: np.ndarray, max_tries: int = 9) -> tuple[np.ndar
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)
     scale = float(np.mean(np.abs(np.diag(a)))) or 1.0
-    eye = np.eye(len(a))
+    diag = np.diag_indices_from(a)
     for jitter in [0.0] + [1e-12 * scale * 10.0**i for i in range(max_tries)]:
+        a_j = a.copy()  # cho_factor may overwrite it; jitter goes on the diagonal only
+        a_j[diag] += jitter
         try:
-            c = scipy.linalg.cho_factor(a + jitter * eye, lower=True, check_finite=False)
+            c = scipy.linalg.cho_factor(a_j, lower=True, overwrite_a=True, check_finite=False)
             x = scipy.linalg.cho_solve(c, b, check_finite=False)
         except np.linalg.LinAlgError:
             continue
@@ -142,7 +144,8 @@ def fit(
     k = _check_kernel(k_train, "k_train")
     y = _check_targets(y_train, "y_train", k.shape[0], "k_train")
     lam = effective_reg(k, reg, scale_reg_by_trace)
-    alpha, _ = solve_psd(k + lam * np.eye(k.shape[0]), y)
+    k[np.diag_indices_from(k)] += lam  # k is _check_kernel's private symmetrised copy
+    alpha, _ = solve_psd(k, y)
     return alpha
 
 
