@@ -51,25 +51,3 @@ def data_dir() -> Path:
     raw = os.environ.get("LECTURE_DATA_DIR")
     path = Path(raw).expanduser() if raw else Path.home() / ".cache" / "lecture_lib"
     return path
-
-
-def summary() -> dict[str, str]:
-    """Versions, devices and settings, for the environment check of notebook 00."""
-    import platform
-
-    import jax
-    import numpy as np
-
-    from . import kernels  # noqa: F401  (imports neural_tangents quietly)
-    import neural_tangents as nt
-
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "neural_tangents": nt.__version__,
-        "numpy": np.__version__,
-        "devices": ", ".join(str(d) for d in jax.devices()),
-        "scale": scale(),
-        "seed": str(seed()),
-        "data_dir": str(data_dir()),
-    }

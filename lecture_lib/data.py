@@ -33,6 +33,13 @@ Splits and preprocessing (shared by all loaders)
   ``sigma_j = 1``), ``"channel"`` (per colour channel, images only),
   ``"unit_norm"`` (each example scaled to unit L2 norm, :func:`normalize_rows`).
   ``True`` means ``"feature"`` and ``False`` means ``"none"``.
+
+Tasks built from them
+---------------------
+:func:`two_class_data` (two classes as a unit-norm ``+-1`` task, falling back to digits
+offline), :func:`pooled` (train and test joined for cross-validation),
+:func:`corrupt_labels` (label noise as in Arora et al. ICML'19), :func:`circle_points`
+(points on the unit circle).
 """
 from __future__ import annotations
 
@@ -68,6 +75,7 @@ __all__ = [
     "read_idx", "read_cifar10_archive", "fetch", "RemoteFile", "REMOTE_FILES",
     "DownloadError", "OfflineError", "ChecksumError", "DataFormatError",
     "MNIST_CLASSES", "FASHION_MNIST_CLASSES", "CIFAR10_CLASSES",
+    "two_class_data", "pooled", "corrupt_labels", "circle_points",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -1154,3 +1162,133 @@ def load(name: str, **kwargs: Any) -> Dataset:
         return mnist1d(**kwargs)
     return {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist,
             "cifar10": load_cifar10}[key](**kwargs)
+
+
+# --------------------------------------------------------------------------- #
+# Tasks built from the data sets
+# --------------------------------------------------------------------------- #
+def two_class_data(
+    dataset: str = "digits",
+    classes: tuple[int, int] = (1, 7),
+    *,
+    n_train: int | None = None,
+    n_test: int = 2_000,
+    seed: int = 0,
+    fallback_classes: tuple[int, int] = (1, 7),
+):
+    """Two classes of a data set, labels +-1, every image flattened and scaled to unit norm.
+
+    ``"digits"`` (scikit-learn's 8x8 digits, offline) takes all images of the
+    two classes with a 25% test split, pixels standardised per feature.  Any
+    other name of :data:`DATASETS` (``"mnist"``,
+    ``"cifar10"``, ...) is loaded with ``n_train``/``n_test`` examples; when it
+    cannot be downloaded (``OSError``) a line is printed and the digits
+    ``fallback_classes`` are used instead (all of them: ``n_train`` is meant for
+    the large set).  Class ``classes[0]`` gets label -1, ``classes[1]`` +1.
+
+    Args:
+      dataset: data set name.
+      classes: the two class indices.
+      n_train: training examples (``None``: all; digits always use all).
+      n_test: test examples of a downloaded data set.
+      seed: seed of the split / subsample.
+      fallback_classes: digit classes used when ``dataset`` is unavailable.
+
+    Returns:
+      ``(ds, name)``: a :class:`Dataset` with ``x_train``
+      (n, d) and ``x_test`` (m, d) of unit-norm rows and +-1 labels (n,), (m,);
+      ``name`` like ``"digits 1 vs 7"``.
+    """
+    if not isinstance(dataset, str):
+        raise TypeError(f"dataset must be a string, got {type(dataset).__name__}")
+    for value, arg in ((classes, "classes"), (fallback_classes, "fallback_classes")):
+        if len(value) != 2:
+            raise ValueError(f"{arg} must hold two class indices, got {value!r}")
+    if dataset.lower() == "digits":
+        ds, name = digits_binary(*classes, n_train=None, seed=seed, image=False,
+                                      standardize="feature"), f"digits {classes[0]} vs {classes[1]}"
+    else:
+        try:
+            ds = load(dataset, n_train=n_train, n_test=n_test, classes=classes, flatten=True,
+                           standardize="feature", dtype=np.float64, seed=seed)
+            ds, name = binary_task(ds, *classes), f"{dataset} {classes[0]} vs {classes[1]}"
+        except OSError as err:  # offline: data.OfflineError / DownloadError
+            print(f"{dataset} unavailable ({type(err).__name__}); using scikit-learn digits instead")
+            return two_class_data("digits", fallback_classes, seed=seed)
+    ds = ds._replace(x_train=normalize_rows(ds.x_train), x_test=normalize_rows(ds.x_test))
+    return ds, name
+
+
+def pooled(ds: Any, standardize: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Join a :class:`Dataset`'s train and test parts into one ``(x, y)`` for cross-validation.
+
+    Load the data set without standardisation (``standardize=False``) and let
+    this z-score every feature over the pooled set (the preprocessing of the
+    UCI benchmark of Fernandez-Delgado et al. used by Arora et al.; labels are
+    not used, so no label information leaks across folds).  Image inputs are
+    flattened to ``(n, d)``.
+    """
+    if not isinstance(ds, tuple) or len(ds) != 4:
+        raise TypeError(f"ds must be a Dataset (x_train, y_train, x_test, y_test), got {type(ds).__name__}")
+    x = np.concatenate([check_array(ds[0], "ds.x_train", min_ndim=2),
+                        check_array(ds[2], "ds.x_test", min_ndim=2)])
+    y = np.concatenate([check_array(ds[1], "ds.y_train", ndim=1),
+                        check_array(ds[3], "ds.y_test", ndim=1)])
+    x = x.reshape(len(x), -1).astype(np.float64)
+    if standardize:
+        sd = x.std(axis=0)
+        x = (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+    return x, y
+
+
+def corrupt_labels(y: Any, fraction: float, seed: int = 0) -> np.ndarray:
+    """Replace a random ``fraction`` of +-1 labels by independent random +-1 labels.
+
+    As in Arora et al. (ICML'19, Sec. 5): ``round(fraction * n)`` positions are
+    chosen without replacement and each gets a fresh fair coin, so about half
+    of them actually flip; ``fraction=1`` gives fully random labels.  Nested in
+    ``fraction`` for a fixed seed: the corrupted set at 0.5 contains the one at
+    0.25 and the random draws agree on it.
+
+    Args:
+      y: labels in {-1, +1}, shape (n,).
+      fraction: in [0, 1].
+      seed: random seed.
+
+    Returns:
+      np.ndarray (n,) float64 of +-1 labels.
+    """
+    y = check_array(y, "y", ndim=1).astype(np.float64)
+    if not np.all(np.isin(y, (-1.0, 1.0))):
+        raise ValueError("y must contain only -1 and +1 labels")
+    check_scalar(fraction, "fraction", kind=(int, float), min_value=0.0, max_value=1.0)
+    check_scalar(seed, "seed", kind=int)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    coins = rng.choice((-1.0, 1.0), size=len(y))
+    n_bad = int(round(fraction * len(y)))
+    out = y.copy()
+    idx = order[:n_bad]
+    out[idx] = coins[idx]
+    return out
+
+
+def circle_points(n: int, *, random: bool = False, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points on the unit circle.
+
+    Args:
+      n: number of points.
+      random: uniform random angles instead of the equally spaced grid
+        ``t_j = 2 pi j / n`` (on the grid any rotation-invariant Gram matrix is
+        circulant, so its eigenvectors are exactly the Fourier modes).
+      seed: seed for ``random=True``.
+
+    Returns:
+      ``(t, x)``: angles (n,) in [0, 2 pi) and points (n, 2) = (cos t, sin t).
+    """
+    check_scalar(n, "n", kind=int, min_value=1)
+    if random:
+        t = np.sort(np.random.default_rng(seed).uniform(0.0, 2 * np.pi, size=n))
+    else:
+        t = 2 * np.pi * np.arange(n) / n
+    return t, np.stack([np.cos(t), np.sin(t)], axis=1)

@@ -1,5 +1,5 @@
 """Neural-tangents architectures and their infinite-width (analytic) and
-finite-width (empirical) kernels.
+finite-width (empirical) kernels, plus the classical kernels they are compared with.
 
 Conventions
 -----------
@@ -13,43 +13,46 @@ Conventions
   ``W, b ~ N(0, 1)``, so the first-layer covariance is
   ``W_std**2 * x.x' / d + b_std**2`` (see :mod:`lecture_lib.recursion`).
 
-Precision and speed (measured, CPU)
------------------------------------
+Precision
+---------
 The library never flips ``jax_enable_x64`` globally.  ``analytic_kernel`` and
 ``empirical_ntk`` take ``dtype``: ``None`` keeps the current JAX default
 (float32 unless the notebook enabled x64); ``"float64"`` computes inside a
-*local* ``jax.experimental.enable_x64()`` scope and leaves the global setting
-untouched.  For analytic **CNTKs** on CPU, float64 is recommended: on a tiny
-8x8x1 case (depth 2, batch_size 10, n=40) it was measured 4-7x *faster* than
-float32 (see the ``analytic_kernel`` docstring for the numbers) and it is also
-more accurate.
+*local* :func:`lecture_lib.precision.x64` scope.  For analytic **CNTKs** on CPU
+use float64: it is both more accurate and several times *faster* than float32
+(measured in ``benchmarks/results.md``).
+
+Other kernels
+-------------
+:func:`rbf_kernel` and :func:`laplace_kernel` (plain callables ``k(x1, x2)``),
+:func:`center_kernel` and :func:`normalize_kernel` (transformations of a Gram
+matrix), :func:`gram_stack` (one Gram matrix per kernel, for model selection).
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import warnings
 from collections.abc import Callable
 from typing import Any
 
-import lecture_lib  # noqa: F401  (quiets TensorFlow before neural_tangents)
 import jax
 import jax.numpy as jnp
 import numpy as np
-import neural_tangents as nt
-from neural_tangents import stax
 
-from .validation import check_array, check_choice, check_scalar, _is_tracer
+from ._neural_tangents import nt, stax  # neural-tangents without its TensorFlow interop
+
+from .precision import resolve_dtype, x64
+from .validation import check_array, check_choice, check_scalar, is_tracer
 
 __all__ = [
     "ACTIVATIONS", "fc", "conv", "analytic_kernel", "analytic_kernel_jax",
-    "empirical_ntk", "relative_kernel_error", "activation_layer",
+    "empirical_ntk", "activation_layer", "rbf_kernel", "laplace_kernel",
+    "center_kernel", "normalize_kernel", "gram_stack",
 ]
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "erf", "tanh", "gelu", "identity")
 _PARAMETERIZATIONS = ("ntk", "standard")
 _GETS = ("ntk", "nngp")
-_DTYPES = ("float32", "float64")
 
 StaxTriple = tuple[Callable, Callable, Callable]
 
@@ -169,25 +172,6 @@ def conv(
 # --------------------------------------------------------------------------- #
 # Helpers
 # --------------------------------------------------------------------------- #
-def _precision(dtype) -> tuple[Any, Any]:
-    """(numpy dtype for the inputs, context manager) for ``dtype``."""
-    if dtype is None:
-        return (np.float64 if jax.config.jax_enable_x64 else np.float32), \
-            contextlib.nullcontext()
-    if not isinstance(dtype, str):
-        try:
-            dtype = np.dtype(dtype).name
-        except TypeError:
-            raise TypeError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}") from None
-    name = check_choice(dtype, "dtype", _DTYPES)
-    if name == "float64":
-        if jax.config.jax_enable_x64:
-            return np.float64, contextlib.nullcontext()
-        from jax.experimental import enable_x64
-        return np.float64, enable_x64()
-    return np.float32, contextlib.nullcontext()
-
-
 def _check_inputs(x1, x2):
     x1 = check_array(x1, "x1", ndim=(2, 4))
     if x2 is not None:
@@ -250,14 +234,11 @@ def analytic_kernel(
         so any ``n`` works at the cost of at most ``batch_size - 1`` extra rows.
       dtype: ``None`` (JAX default), ``"float32"`` or ``"float64"``.
         ``"float64"`` runs in a local ``enable_x64`` scope (the global flag is
-        not changed).  **Recommendation: use float64 for CNTKs on CPU.**
-        Measured on a shared 2-core CPU (contended, timings inflated): CNTK
-        depth 2, relu, global_avg, 8x8x1 inputs, n=40, batch_size=10, second
-        call (compiled): float32 1.9-4.9 s, float64 0.4-0.7 s (4-7x faster);
-        first call (with compilation) float32 3.0-7.8 s, float64 0.4-1.8 s.
-        For FC kernels both are fast; float64 also makes results match
-        :mod:`lecture_lib.recursion` to ~1e-8 (relu, arccos near cos = 1) or ~1e-15 (erf),
-        instead of ~1e-6 in float32.
+        not changed).  **Use float64 for CNTKs on CPU**: faster than float32
+        there (see ``benchmarks/results.md``) and more accurate; for FC kernels
+        both are fast, and float64 makes results match
+        :mod:`lecture_lib.recursion` to ~1e-8 (relu, arccos near cos = 1) or
+        ~1e-15 (erf), instead of ~1e-6 in float32.
 
     Returns:
       ``np.ndarray`` of shape ``(n1, n2)`` (float64 if ``dtype="float64"``).
@@ -265,7 +246,7 @@ def analytic_kernel(
     _check_callable(kernel_fn, "kernel_fn")
     get = check_choice(get, "get", _GETS)
     check_scalar(batch_size, "batch_size", kind=int, min_value=0)
-    np_dtype, ctx = _precision(dtype)
+    np_dtype, ctx = resolve_dtype(dtype)
     x1, x2 = _check_inputs(x1, x2)
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
@@ -292,17 +273,17 @@ def analytic_kernel_jax(
 
     Used for attacks on kernel predictors and dataset distillation (KIP).
     No batching.  Wrap the function you differentiate in ``jax.jit``: eager
-    calls of neural-tangents kernels dispatch many small ops (measured ~4 s
-    first call eager vs ~0.3 s jitted for a depth-1 FC kernel).  Caveat: for relu the NTK/NNGP is not differentiable where
+    calls of neural-tangents kernels dispatch many small ops and are much
+    slower.  Caveat: for relu the NTK/NNGP is not differentiable where
     ``x1[i]`` is parallel to ``x2[j]`` (arc-cosine at angle 0; gradients there
     can be NaN/inf) -- differentiate w.r.t. points that do not coincide with
     the other set, e.g. support points in KIP or adversarial test points.
     """
     _check_callable(kernel_fn, "kernel_fn")
     get = check_choice(get, "get", _GETS)
-    if not _is_tracer(x1) and not isinstance(x1, jax.Array):
+    if not is_tracer(x1) and not isinstance(x1, jax.Array):
         x1 = check_array(x1, "x1", ndim=(2, 4))
-    if x2 is not None and not _is_tracer(x2) and not isinstance(x2, jax.Array):
+    if x2 is not None and not is_tracer(x2) and not isinstance(x2, jax.Array):
         x2 = check_array(x2, "x2", ndim=(2, 4))
     x1 = jnp.asarray(x1)
     x2 = None if x2 is None else jnp.asarray(x2)
@@ -354,7 +335,7 @@ def empirical_ntk(
     if params is None:
         raise TypeError("params must be a pytree of arrays, got None")
     check_scalar(batch_size, "batch_size", kind=int, min_value=0)
-    np_dtype, ctx = _precision(dtype)
+    np_dtype, ctx = resolve_dtype(dtype)
     x1, x2 = _check_inputs(x1, x2)
     symmetric = x2 is None
     n1 = x1.shape[0]
@@ -379,14 +360,94 @@ def empirical_ntk(
         return out[:n1, :n2]
 
 
-def relative_kernel_error(k_emp: Any, k_ref: Any) -> float:
-    """``||k_emp - k_ref||_F / ||k_ref||_F`` (same shapes, ``k_ref != 0``)."""
-    k_emp = check_array(k_emp, "k_emp", dtype=np.float64)
-    k_ref = check_array(k_ref, "k_ref", dtype=np.float64)
-    if k_emp.shape != k_ref.shape:
-        raise ValueError(
-            f"k_emp and k_ref must have the same shape, got {k_emp.shape} and {k_ref.shape}")
-    denom = np.linalg.norm(k_ref)
-    if denom == 0:
-        raise ValueError("k_ref must not be all zeros")
-    return float(np.linalg.norm(k_emp - k_ref) / denom)
+# --------------------------------------------------------------------------- #
+# Classical kernels and Gram-matrix transformations
+# --------------------------------------------------------------------------- #
+def _plain(f):
+    f._is_plain_kernel = True
+    return f
+
+
+def rbf_kernel(gamma: float) -> Callable[[Any, Any], np.ndarray]:
+    """``k(x, x') = exp(-gamma ||x - x'||^2 / d)`` (``d`` = number of features), as a callable."""
+    check_scalar(gamma, "gamma", min_value=0.0, strict_min=True)
+
+    def k(x1, x2):
+        from sklearn.metrics.pairwise import rbf_kernel as rbf
+
+        a, b = np.reshape(x1, (len(x1), -1)), np.reshape(x2, (len(x2), -1))
+        return rbf(a, b, gamma=gamma / a.shape[1])
+
+    return _plain(k)
+
+
+def laplace_kernel(gamma: float) -> Callable[[Any, Any], np.ndarray]:
+    """``k(x, x') = exp(-gamma ||x - x'||_2 / sqrt(d))`` (the Laplace kernel, L2 distance)."""
+    check_scalar(gamma, "gamma", min_value=0.0, strict_min=True)
+
+    def k(x1, x2):
+        from sklearn.metrics.pairwise import euclidean_distances
+
+        a, b = np.reshape(x1, (len(x1), -1)), np.reshape(x2, (len(x2), -1))
+        return np.exp(-gamma * euclidean_distances(a, b) / np.sqrt(a.shape[1]))
+
+    return _plain(k)
+
+
+def _square(k: Any, name: str = "k") -> np.ndarray:
+    k = check_array(k, name, ndim=2, dtype=np.float64)
+    if k.shape[0] != k.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {k.shape}")
+    return k
+
+
+def center_kernel(k: Any) -> np.ndarray:
+    """Centred kernel ``H K H`` with ``H = I - 1 1^T / n`` (square ``(n, n)``).
+
+    The kernel of the features minus their mean over the ``n`` samples: removes
+    the part every pair of samples shares (e.g. the large constant offset of a
+    CNTK with global average pooling on non-negative images), which otherwise
+    dominates a heat map of the kernel.
+    """
+    k = _square(k)
+    row = k.mean(axis=0, keepdims=True)
+    col = k.mean(axis=1, keepdims=True)
+    return k - row - col + k.mean()
+
+
+def normalize_kernel(k: Any) -> np.ndarray:
+    """Cosine-normalised kernel ``K_ij / sqrt(K_ii K_jj)`` of a square PSD ``(n, n)`` matrix."""
+    k = _square(k)
+    d = np.diag(k)
+    if np.any(d <= 0):
+        raise ValueError("k must have a positive diagonal")
+    s = np.sqrt(d)
+    return k / s[:, None] / s[None, :]
+
+
+def gram_stack(kernel_fns: Any, x: Any, get: str = "ntk") -> np.ndarray:
+    """Stack of Gram matrices ``(n, n, K)``, one per kernel function, in float64.
+
+    ``kernel_fns``: a sequence or mapping of stax kernel functions (e.g. NTKs of several
+    depths) or plain callables ``f(x1, x2) -> (n1, n2)`` (:func:`rbf_kernel`,
+    :func:`laplace_kernel`).  The stack is the ``X`` of
+    :class:`lecture_lib.estimators.GramStackClassifier`.
+    """
+    from collections.abc import Mapping
+
+    fns = list(kernel_fns.values()) if isinstance(kernel_fns, Mapping) else list(kernel_fns)
+    if not fns:
+        raise ValueError("kernel_fns must not be empty")
+    x = check_array(x, "x", ndim=(2, 4))
+    get = check_choice(get, "get", _GETS)
+    grams = []
+    for f in fns:
+        if not callable(f):
+            raise TypeError(f"kernel_fns must hold callables, got {type(f).__name__}")
+        if getattr(f, "_is_plain_kernel", False):
+            grams.append(np.asarray(f(x, x), dtype=np.float64))
+        else:  # eager call: for one Gram matrix, compiling costs more than it saves
+            with x64():
+                grams.append(np.asarray(f(jnp.asarray(x, dtype=jnp.float64), None, get),
+                                        dtype=np.float64))
+    return np.stack(grams, axis=-1)

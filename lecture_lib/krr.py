@@ -25,37 +25,17 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.linalg
 
-from .validation import (
-    check_array, check_same_length, check_scalar, _is_tracer,
-)
+from .validation import check_array, check_kernel, check_scalar, is_tracer
 
 __all__ = [
     "effective_reg", "fit", "predict", "fit_predict", "krr_jax", "solve_psd",
-    "GDDynamics", "gd_dynamics", "gd_dynamics_discrete", "mse", "accuracy",
+    "GDDynamics", "gd_dynamics", "gd_dynamics_discrete",
 ]
 
-_SYM_RTOL = 1e-6
-
 
 # --------------------------------------------------------------------------- #
-# Validation helpers (also used by lecture_lib.spectral)
+# Validation helpers
 # --------------------------------------------------------------------------- #
-def _check_kernel(k: Any, name: str, symmetric: bool = True) -> np.ndarray:
-    """Square, finite, (optionally) symmetric up to a relative ``1e-6`` (float32
-    kernels are slightly asymmetric); returns the symmetrised float64 copy."""
-    k = check_array(k, name, ndim=2, dtype=np.float64)
-    if k.shape[0] != k.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {k.shape}")
-    if symmetric:
-        scale = np.max(np.abs(k))
-        if np.max(np.abs(k - k.T)) > _SYM_RTOL * max(scale, 1e-300):
-            raise ValueError(
-                f"{name} must be symmetric (max |K - K^T| = "
-                f"{np.max(np.abs(k - k.T)):.3g}, max |K| = {scale:.3g})")
-        k = 0.5 * (k + k.T)
-    return k
-
-
 def _check_targets(y: Any, name: str, n: int, kname: str) -> np.ndarray:
     y = check_array(y, name, ndim=(1, 2), dtype=np.float64)
     if y.shape[0] != n:
@@ -141,10 +121,10 @@ def fit(
     Returns:
       ``alpha`` with the shape of ``y_train`` (float64).
     """
-    k = _check_kernel(k_train, "k_train")
+    k = check_kernel(k_train, "k_train")
     y = _check_targets(y_train, "y_train", k.shape[0], "k_train")
     lam = effective_reg(k, reg, scale_reg_by_trace)
-    k[np.diag_indices_from(k)] += lam  # k is _check_kernel's private symmetrised copy
+    k[np.diag_indices_from(k)] += lam  # k is check_kernel's private symmetrised copy
     alpha, _ = solve_psd(k, y)
     return alpha
 
@@ -167,7 +147,7 @@ def fit_predict(
 
     Pass ``k_test_train = k_train`` for train predictions.
     """
-    k = _check_kernel(k_train, "k_train")
+    k = check_kernel(k_train, "k_train")
     _check_cross(k_test_train, k.shape[0])
     return predict(k_test_train, fit(k, y_train, reg, scale_reg_by_trace))
 
@@ -194,12 +174,12 @@ def krr_jax(
     import jax.numpy as jnp
     import jax.scipy.linalg as jsl
 
-    if not _is_tracer(reg):
+    if not is_tracer(reg):
         check_scalar(reg, "reg", kind=(int, float), min_value=0)
     arrays = {}
     for name, val, nd in (("k_train", k_train, (2,)), ("y_train", y_train, (1, 2)),
                           ("k_test_train", k_test_train, (2,))):
-        if not _is_tracer(val):
+        if not is_tracer(val):
             check_array(val, name, ndim=nd)
         arrays[name] = jnp.asarray(val)
     k, y, kx = arrays["k_train"], arrays["y_train"], arrays["k_test_train"]
@@ -233,7 +213,7 @@ class GDDynamics(NamedTuple):
 
 
 def _prepare_dynamics(k_train, y_train, k_test_train, lr, f0_train, f0_test):
-    k = _check_kernel(k_train, "k_train")
+    k = check_kernel(k_train, "k_train")
     n = k.shape[0]
     y = _check_targets(y_train, "y_train", n, "k_train")
     check_scalar(lr, "lr", kind=(int, float), min_value=0, strict_min=True)
@@ -364,36 +344,3 @@ def gd_dynamics_discrete(
                              1.0 - decay)
         gain = np.where(lam[None, :] > 0, one_minus / lam[None, :], lr * kk)
     return _assemble(decay, gain, v, y, r0, kx, f0x, scalar)
-
-
-# --------------------------------------------------------------------------- #
-# Metrics
-# --------------------------------------------------------------------------- #
-def mse(pred: Any, y: Any) -> float:
-    """Mean squared error ``mean((pred - y)^2)`` over all entries (same shapes)."""
-    pred = check_array(pred, "pred", dtype=np.float64)
-    y = check_array(y, "y", dtype=np.float64)
-    if pred.shape != y.shape:
-        raise ValueError(f"pred and y must have the same shape, got {pred.shape} and {y.shape}")
-    return float(np.mean((pred - y) ** 2))
-
-
-def accuracy(pred: Any, y: Any) -> float:
-    """Classification accuracy.
-
-    * 1-D ``pred`` and ``y`` (labels ``+-1``): ``mean(sign(pred) == sign(y))``
-      (``pred == 0`` counts as wrong).
-    * 2-D ``pred`` ``(n, k)``: ``argmax(pred, 1)`` compared with
-      ``argmax(y, 1)`` for one-hot/2-D ``y`` or with integer labels ``y`` ``(n,)``.
-    """
-    pred = check_array(pred, "pred", ndim=(1, 2), dtype=np.float64)
-    y = check_array(y, "y", ndim=(1, 2))
-    check_same_length("pred", pred, "y", y)
-    if pred.ndim == 1:
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D for 1-D pred, got shape {y.shape}")
-        return float(np.mean(np.sign(pred) == np.sign(y)))
-    labels = np.argmax(y, axis=1) if y.ndim == 2 else y
-    if y.ndim == 2 and y.shape[1] != pred.shape[1]:
-        raise ValueError(f"y must have {pred.shape[1]} columns like pred, got shape {y.shape}")
-    return float(np.mean(np.argmax(pred, axis=1) == labels))

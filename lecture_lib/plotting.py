@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from .metrics import power_law_fit
 from .validation import check_array
 
 
@@ -28,31 +29,10 @@ def use_style() -> None:
     })
 
 
-def power_law_fit(x: Any, y: Any) -> tuple[float, float]:
-    """Least-squares fit of ``y = c * x**p`` in log-log space.
-
-    Args:
-      x, y: positive arrays of shape (n,), n >= 2.
-
-    Returns:
-      ``(p, c)``: the exponent and the prefactor.
-    """
-    x = check_array(x, "x", ndim=1, dtype=float)
-    y = check_array(y, "y", ndim=1, dtype=float)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same shape, got {x.shape} and {y.shape}")
-    if x.size < 2:
-        raise ValueError("x must hold at least 2 points to fit a power law")
-    if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError("x and y must be positive for a log-log fit")
-    p, logc = np.polyfit(np.log(x), np.log(y), 1)
-    return float(p), float(np.exp(logc))
-
-
 def loglog_fit(ax, x: Any, y: Any, label: str = "", color: str | None = None,
                marker: str = "o", **kwargs) -> float:
     """Plot ``y`` vs ``x`` on log-log axes with its fitted power law; returns the exponent."""
-    p, c = power_law_fit(x, y)
+    p, c = power_law_fit(x, y)  # lecture_lib.metrics
     x = np.asarray(x, dtype=float)
     (line,) = ax.loglog(x, y, marker=marker, linestyle="none", color=color, **kwargs)
     grid = np.geomspace(x.min(), x.max(), 50)
@@ -102,33 +82,3 @@ def kernel_heatmap(ax, k: Any, title: str = "", labels: Any = None, cmap: str = 
     ax.set_ylabel("sample i")
     ax.grid(False)
     return im
-
-
-#: Corners of the lectures' triangle and the notebooks that pull on each.
-TRIANGLE = {
-    "Model": ("architecture, parameters", ["01 FC vs CONV", "02 NTK primer", "04 NTK vs finite nets", "09 NAS, pruning"]),
-    "Algorithm": ("GD / SGD, Adam, regularisation", ["03 training speed", "08 kernel dynamics"]),
-    "Data": ("structure, dimension, invariances, provenance",
-             ["05 distillation", "06 attacks", "07 robust features", "10 physics (HNN)"]),
-}
-
-
-def lecture_triangle(ax) -> None:
-    """Draw the model / algorithm / data triangle of the first slides, with the notebooks on each corner."""
-    corners = {"Model": (0.5, 0.9), "Algorithm": (0.1, 0.12), "Data": (0.9, 0.12)}
-    xs, ys = zip(*corners.values())
-    ax.fill(xs, ys, color="C0", alpha=0.08)
-    ax.plot(list(xs) + [xs[0]], list(ys) + [ys[0]], color="C0", lw=2)
-    for name, (x, y) in corners.items():
-        what, notebooks = TRIANGLE[name]
-        top = y > 0.5
-        ax.text(x, y + (0.04 if top else -0.04), name.upper(), ha="center",
-                va="bottom" if top else "top", fontsize=11, weight="bold")
-        body = "\n".join([what.replace(", ", ",\n", 1), ""] + notebooks)
-        ax.text(x, y + (0.17 if top else -0.13), body, ha="center",
-                va="bottom" if top else "top", fontsize=8, color="0.25")
-    ax.text(0.5, 0.38, "NTK", ha="center", va="center", fontsize=20, color="C3", weight="bold")
-    ax.set_xlim(-0.1, 1.1)
-    ax.set_ylim(-0.65, 1.75)
-    ax.set_title("The triangle: model, algorithm, data")
-    ax.axis("off")

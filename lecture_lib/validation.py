@@ -37,7 +37,7 @@ def check_array(
       ``np.ndarray`` view/copy of ``x``. JAX tracers are returned unchanged
       (no checks are possible on abstract values).
     """
-    if _is_tracer(x):
+    if is_tracer(x):
         return x
     if x is None:
         raise TypeError(f"{name} must be an array, got None")
@@ -67,7 +67,7 @@ def check_array(
 
 def check_same_length(name_a: str, a: Any, name_b: str, b: Any) -> None:
     """Require ``len(a) == len(b)`` (first axis)."""
-    if _is_tracer(a) or _is_tracer(b):
+    if is_tracer(a) or is_tracer(b):
         return
     if np.shape(a)[0] != np.shape(b)[0]:
         raise ValueError(
@@ -119,10 +119,77 @@ def check_choice(x: Any, name: str, choices: Iterable[str]) -> str:
     return lowered
 
 
-def _is_tracer(x: Any) -> bool:
+def is_tracer(x: Any) -> bool:
+    """True for an abstract JAX value (inside ``jit``/``grad``/``vmap``), which cannot be checked."""
     try:
         import jax
 
         return isinstance(x, jax.core.Tracer)
     except Exception:  # pragma: no cover - jax always importable in practice
         return False
+
+
+_SYM_RTOL = 1e-6
+
+
+def check_kernel(k: Any, name: str, symmetric: bool = True) -> np.ndarray:
+    """A square, finite kernel matrix; with ``symmetric`` also symmetric up to a relative
+    ``1e-6`` (float32 kernels are slightly asymmetric).  Returns a float64 copy
+    (symmetrised ``(K + K^T) / 2`` when ``symmetric``) that the caller may modify."""
+    k = check_array(k, name, ndim=2, dtype=np.float64)
+    if k.shape[0] != k.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {k.shape}")
+    if symmetric:
+        scale = np.max(np.abs(k))
+        asym = np.max(np.abs(k - k.T))
+        if asym > _SYM_RTOL * max(scale, 1e-300):
+            raise ValueError(
+                f"{name} must be symmetric (max |K - K^T| = {asym:.3g}, max |K| = {scale:.3g})")
+        return 0.5 * (k + k.T)
+    return k.copy()
+
+
+def check_int_sequence(values: Any, name: str, *, min_value: int | None = None,
+                       increasing: bool = False) -> list[int]:
+    """A non-empty sequence of ints (each ``>= min_value``; strictly increasing if asked)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of integers, got {type(values).__name__}")
+    out = [int(check_scalar(v, name, kind=int, min_value=min_value)) for v in values]
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    if increasing and any(b <= a for a, b in zip(out, out[1:])):
+        raise ValueError(f"{name} must be strictly increasing, got {out}")
+    return out
+
+
+def check_key(key: Any, name: str = "key", default: int | None = None):
+    """A JAX PRNG key from an int seed or a key (``jax.random.PRNGKey``/``jax.random.key``).
+
+    ``None`` gives ``PRNGKey(default)``, or ``PRNGKey(config.seed())`` when ``default`` is None.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    if key is None:
+        if default is None:
+            from . import config
+
+            default = config.seed()
+        return jax.random.PRNGKey(default)
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    dtype, shape = getattr(key, "dtype", None), getattr(key, "shape", None)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key) and shape == ():
+        return key
+    if dtype is not None and shape == (2,) and dtype == np.uint32:
+        return jnp.asarray(key)
+    raise TypeError(f"{name} must be an int or a single jax PRNG key (jax.random.PRNGKey(seed) "
+                    f"or jax.random.key(seed)), got {type(key).__name__}")
+
+
+def check_rng(seed: Any, name: str = "seed") -> np.random.Generator:
+    """A NumPy ``Generator`` from an int seed ``>= 0`` or a ``Generator`` (returned as is)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    check_scalar(seed, name, kind=int, min_value=0)
+    return np.random.default_rng(seed)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from lecture_lib import attacks as A
+from lecture_lib import krr, losses, metrics
 from lecture_lib import train as T
 
 RNG = np.random.default_rng(0)
@@ -36,9 +37,9 @@ def trained_mlp():
     k1, k2 = jax.random.split(jax.random.PRNGKey(0))
     params = [(jax.random.normal(k1, (4, 32)) / 2.0, jnp.zeros(32)), (),
               (jax.random.normal(k2, (32,)) / np.sqrt(32), jnp.zeros(()))]
-    res = T.train(mlp_apply, params, x, y, loss="cross_entropy", lr=0.5, steps=300,
-                  record_every=300, progress=False)
-    assert res.history["train_acc"][-1] >= 0.9
+    res = T.fit(mlp_apply, params, x, y, loss="cross_entropy", lr=0.5, steps=300,
+                record_every=300, progress=False)
+    assert res.train_acc[-1] >= 0.9
     return res.params, x, y
 
 
@@ -139,7 +140,7 @@ def test_attacks_increase_loss_of_trained_mlp(trained_mlp):
     assert l_p > l_n                    # adversarial >> random noise of the same size
     acc_clean = A.robust_accuracy(predict, x, y, 0.0)
     acc_adv = A.robust_accuracy(predict, x, y, eps, steps=10)
-    assert acc_clean == pytest.approx(T.accuracy(np.asarray(predict(x)), y))
+    assert acc_clean == pytest.approx(metrics.accuracy(np.asarray(predict(x)), y))
     assert acc_adv < acc_clean
     acc_big = A.robust_accuracy(predict, x, y, 1.0, attack="fgsm")
     assert acc_big <= acc_adv
@@ -211,3 +212,261 @@ def test_perturbation_norms():
 def test_bad_arguments(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------------------
+# pgd_jax / pgd with random restarts
+# ---------------------------------------------------------------------------
+def per_example(loss_fn, x, y=None):
+    return np.array([float(loss_fn(x[i:i + 1], None if y is None else y[i:i + 1]))
+                     for i in range(len(x))])
+
+
+def example_loss(x, y):
+    """A mean of per-example terms with several local maxima in the ball."""
+    return jnp.mean(jnp.sum(jnp.sin(4.0 * x) * W, axis=(1, 2, 3)))
+
+
+def test_pgd_restarts_keep_the_worst_restart_per_example():
+    kw = dict(eps=0.4, step_size=0.05, steps=8, norm="linf", key=3)
+    one = A.pgd(example_loss, X, None, random_start=False, **kw)
+    many = A.pgd(example_loss, X, None, random_start=False, restarts=4, **kw)
+    # restart 0 is the deterministic run: every example ends at least as bad as with one run
+    assert np.all(per_example(example_loss, many) >= per_example(example_loss, one) - 1e-6)
+    assert np.any(per_example(example_loss, many) > per_example(example_loss, one) + 1e-3)
+    assert np.all(A.perturbation_norms(X, many, "linf") <= 0.4 + 1e-9)
+
+
+# ---------------------------------------------------------------------------
+# the model interface: Predictor, attack_model, robustness_curve
+# ---------------------------------------------------------------------------
+def binary_linear(w, b=0.0):
+    return A.Predictor(lambda p, x: x @ p["w"] + p["b"], {"w": jnp.asarray(w), "b": jnp.asarray(b)})
+
+
+def test_attack_model_on_a_linear_model_is_pgd():
+    """Logistic loss of a linear model: the gradient direction is -y w at every point, the
+    loss grows along the path, so the worst iterate is the last one, the PGD result."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, size=(40, 6))
+    w = rng.normal(size=6)
+    y = np.where(x @ w > 0, 1.0, -1.0)
+    model = binary_linear(w)
+    for norm, eps in (("linf", 0.3), ("l2", 0.8)):
+        res = A.attack_model(model, x, y, eps, norm=norm, steps=7, step_size=eps / 5, clip=(-1, 1))
+        ref = A.pgd(A.loss_for_predictor(lambda z: model(z), "cross_entropy"), x, y, eps,
+                    step_size=eps / 5, steps=7, norm=norm, clip=(-1, 1))
+        np.testing.assert_allclose(res.x_adv, ref, atol=1e-6)
+        # robust iff the margin survives the worst shift eps * ||w||_* (clipping can only help)
+        dual = np.abs(w).sum() if norm == "linf" else np.linalg.norm(w)
+        margin = y * (x @ w)
+        assert np.all(res.robust[margin > eps * dual + 1e-6])
+        assert res.clean.all()
+    fg = A.attack_model(model, x, y, 0.2, method="fgsm", clip=(-1, 1))
+    np.testing.assert_allclose(fg.x_adv, A.fgsm(A.loss_for_predictor(lambda z: model(z),
+                                                                     "cross_entropy"),
+                                                x, y, 0.2, clip=(-1, 1)), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def mlp_predictor(trained_mlp):
+    params, x, y = trained_mlp
+    return A.Predictor(mlp_apply, params), x, y
+
+
+@pytest.mark.parametrize("norm, eps", [("linf", 0.15), ("l2", 0.4)])
+def test_attack_model_verdicts_are_consistent(mlp_predictor, norm, eps):
+    model, x, y = mlp_predictor
+    res = A.attack_model(model, x, y, eps, norm=norm, steps=10, restarts=3, clip=(-1.5, 1.5))
+    assert np.all(A.perturbation_norms(x, res.x_adv, norm) <= eps + 1e-6)
+    assert res.x_adv.min() >= -1.5 and res.x_adv.max() <= 1.5
+    assert res.x_adv.dtype == x.dtype and res.x_adv.shape == x.shape
+    ok_adv = np.sign(np.asarray(model(jnp.asarray(res.x_adv)))) == y
+    # x_adv is misclassified exactly where the attack found a fooling point
+    np.testing.assert_array_equal(ok_adv[res.clean], res.robust[res.clean])
+    assert not np.any(res.robust & ~res.clean)
+    assert res.robust_accuracy < res.clean_accuracy
+    np.testing.assert_array_equal(res.clean, np.sign(np.asarray(model(jnp.asarray(x)))) == y)
+
+
+def test_restarts_and_more_steps_never_help_the_model(mlp_predictor):
+    model, x, y = mlp_predictor
+    base = A.attack_model(model, x, y, 0.12, steps=5)
+    more = A.attack_model(model, x, y, 0.12, steps=5, restarts=4, key=1)
+    assert not np.any(more.robust & ~base.robust)     # restart 0 is the same run
+    assert more.robust_accuracy <= base.robust_accuracy
+    rand = A.attack_model(model, x, y, 0.12, steps=5, random_start=True, key=1)
+    assert not np.allclose(rand.x_adv, base.x_adv)
+
+
+def test_large_eps_breaks_every_example(mlp_predictor):
+    """No gradient masking: inside a big enough ball every example can be pushed across."""
+    model, x, y = mlp_predictor
+    accs = A.robustness_curve(model, x, y, [0.0, 0.1, 0.5, 2.0], steps=20, keep_adv=False).accuracy
+    assert accs[0] == pytest.approx(A.accuracy(model, x, y))
+    assert accs[-1] == 0.0
+    assert accs[-1] <= accs[-2] <= accs[1] <= accs[0]
+
+
+def test_eps_zero_is_clean(mlp_predictor):
+    model, x, y = mlp_predictor
+    res = A.attack_model(model, x, y, 0.0, steps=3, restarts=2)
+    np.testing.assert_array_equal(res.x_adv, x)
+    np.testing.assert_array_equal(res.robust, res.clean)
+
+
+def test_attack_model_compiles_once_per_architecture(mlp_predictor):
+    model, x, y = mlp_predictor
+    other = A.Predictor(mlp_apply, jax.tree_util.tree_map(lambda a: 0.9 * a, model.params))
+    A.attack_model(model, x, y, 0.1, steps=3)
+    before = A._model_attack_jit._cache_size()
+    for m, eps, steps, restarts in ((model, 0.2, 5, 1), (other, 0.05, 2, 3), (model, 0.3, 1, 2)):
+        A.attack_model(m, x, y, eps, steps=steps, restarts=restarts, clip=(-2.0, 2.0), key=7)
+    A.attack_model(model, x, y, 0.2, method="fgsm")
+    assert A._model_attack_jit._cache_size() == before
+
+
+def test_noise_control_and_curves(mlp_predictor):
+    model, x, y = mlp_predictor
+    noise = A.random_noise(x, 0.2, key=0)
+    np.testing.assert_allclose(np.abs(noise - x), 0.2, atol=1e-6)
+    d2 = A.random_noise(x, 0.5, norm="l2", key=0)
+    np.testing.assert_allclose(A.perturbation_norms(x, d2, "l2"), 0.5, atol=1e-6)
+    np.testing.assert_array_equal(A.random_noise(x, 0.2, key=0), noise)
+    assert not np.allclose(A.random_noise(x, 0.2, key=1), noise)
+    clipped = A.random_noise(x, 0.9, key=0, clip=(-1, 1))
+    assert clipped.min() >= -1 and clipped.max() <= 1
+    eps = [0.0, 0.1, 0.2]
+    adv = A.robustness_curve(model, x, y, eps, steps=10)
+    rnd = A.robustness_curve(model, x, y, eps, method="noise", key=0)
+    assert adv.x_adv.shape == (3,) + x.shape and adv.method == "pgd" and rnd.method == "noise"
+    assert adv.accuracy[0] == rnd.accuracy[0]
+    assert adv.accuracy[-1] < rnd.accuracy[-1]        # adversarial >> random of the same size
+
+
+def test_input_gradient_is_the_per_example_gradient(mlp_predictor):
+    model, x, y = mlp_predictor
+    g = A.input_gradient(model, x[:5], y[:5])
+    for i in range(5):
+        gi = jax.grad(lambda z: losses.cross_entropy(model(z[None]), y[i:i + 1]))(jnp.asarray(x[i]))
+        np.testing.assert_allclose(g[i], np.asarray(gi), rtol=1e-4, atol=1e-6)
+    fg = A.attack_model(model, x[:5], y[:5], 0.1, method="fgsm")
+    np.testing.assert_allclose(fg.x_adv, x[:5] + 0.1 * np.sign(g), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# kernel predictors: the NTK adversary
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kernel_problem():
+    from lecture_lib import kernels
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1, size=(70, 5))
+    y = np.where(x[:, 0] - x[:, 1] > 0, 1.0, -1.0)
+    kfn = kernels.fc(depth=2, b_std=0.1)[2]
+    k = kernels.analytic_kernel(kfn, x[:50], dtype="float64")
+    kx = kernels.analytic_kernel(kfn, x[50:], x[:50], dtype="float64")
+    return kfn, x[:50], y[:50], x[50:], y[50:], k, kx
+
+
+def test_kernel_predictor_matches_krr_and_gd_closed_forms(kernel_problem):
+    kfn, xtr, ytr, xte, yte, k, kx = kernel_problem
+    lam = float(np.linalg.eigvalsh(k)[-1])
+    cases = [
+        (dict(reg=1e-3), krr.fit_predict(k, ytr, kx, reg=1e-3)),
+        (dict(), krr.fit_predict(k, ytr, kx, reg=1e-6)),
+        (dict(t=7.0, lr=0.5 / lam), krr.gd_dynamics(k, ytr, 7.0, kx, lr=0.5 / lam).test),
+        (dict(steps=20, lr=1 / lam), krr.gd_dynamics_discrete(k, ytr, 20, kx, lr=1 / lam).test),
+    ]
+    for kw, ref in cases:
+        pred = A.kernel_predictor(kfn, xtr, ytr, **kw)
+        assert pred.dtype == "float64"
+        np.testing.assert_allclose(A.predict(pred, xte), ref, rtol=1e-7, atol=1e-9)
+    with_k = A.kernel_predictor(kfn, xtr, ytr, steps=20, lr=1 / lam, k_train=k)
+    np.testing.assert_allclose(A.predict(with_k, xte), cases[-1][1], rtol=1e-9, atol=1e-12)
+    # one apply_fn per kernel: every predictor of it shares the compiled attack
+    assert with_k.apply_fn is A.kernel_predictor(kfn, xtr, ytr).apply_fn
+
+
+def test_ntk_adversary_increases_the_kernel_loss_and_stays_in_the_ball(kernel_problem):
+    kfn, xtr, ytr, xte, yte, _, _ = kernel_problem
+    pred = A.kernel_predictor(kfn, xtr, ytr, reg=1e-4)
+    loss = A.loss_for_predictor(pred, "cross_entropy")
+    eps = 0.15
+    res = A.attack_model(pred, xte, yte, eps, steps=10, clip=(0, 1))
+    noise = A.random_noise(xte, eps, key=0, clip=(0, 1))
+    from lecture_lib.precision import x64
+    with x64():
+        l_clean, l_adv, l_noise = (float(loss(jnp.asarray(z), jnp.asarray(yte))) for z in (xte, res.x_adv, noise))
+    assert l_adv > 1.5 * l_clean and l_adv > l_noise
+    assert np.all(A.perturbation_norms(xte, res.x_adv, "linf") <= eps + 1e-12)
+    assert res.x_adv.min() >= 0 and res.x_adv.max() <= 1
+    assert res.robust_accuracy < res.clean_accuracy
+
+
+def test_kernel_input_gradient_matches_finite_differences(kernel_problem):
+    kfn, xtr, ytr, xte, yte, _, _ = kernel_problem
+    pred = A.kernel_predictor(kfn, xtr, ytr, t=50.0, lr=1e-2)
+    g = A.input_gradient(pred, xte[:3], yte[:3], loss="mse")
+    f = lambda z: 0.5 * (A.predict(pred, z) - yte[:3]) ** 2  # noqa: E731  per-example loss
+    v = np.random.default_rng(0).normal(size=xte[:3].shape)
+    h = 1e-6
+    fd = (f(xte[:3] + h * v) - f(xte[:3] - h * v)) / (2 * h)
+    np.testing.assert_allclose(np.sum(g * v, axis=1), fd, rtol=1e-5, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# adversarial training hook
+# ---------------------------------------------------------------------------
+def test_pgd_perturb_trains_robust_models():
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-1, 1, size=(80, 4)).astype(np.float32)
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] > 0, 1.0, -1.0).astype(np.float32)
+    k1, k2 = jax.random.split(jax.random.PRNGKey(1))
+    p0 = [(jax.random.normal(k1, (4, 32)) / 2.0, jnp.zeros(32)), (),
+          (jax.random.normal(k2, (32,)) / np.sqrt(32), jnp.zeros(()))]
+    kw = dict(loss="cross_entropy", optimizer="adam", lr=0.02, steps=150, record_every=150,
+              progress=False)
+    std = T.fit(mlp_apply, p0, x, y, perturb=A.pgd_perturb(0.0), **kw)
+    ref = T.fit(mlp_apply, p0, x, y, **kw)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                           std.params, ref.params)
+    adv = T.fit(mlp_apply, p0, x, y, perturb=A.pgd_perturb(0.2, steps=5), **kw)
+    both = T.fit(mlp_apply, jax.tree_util.tree_map(lambda a: jnp.stack([a, a]), p0), x, y,
+                 ensemble=True, perturb=A.pgd_perturb(None, steps=5),
+                 perturb_args=np.array([0.0, 0.2], np.float32), **kw)
+    for j, single in enumerate((ref, adv)):
+        member = jax.tree_util.tree_map(lambda a: a[j], both.params)
+        jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5),
+                               member, single.params)
+    rob = {name: A.attack_model(A.Predictor(mlp_apply, r.params), x, y, 0.2, steps=10).robust_accuracy
+           for name, r in (("std", ref), ("adv", adv))}
+    assert rob["adv"] > rob["std"] + 0.1, rob
+
+
+# ---------------------------------------------------------------------------
+# input validation of the model interface
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda m: A.attack_model(lambda x: x, X, np.ones(16), 0.1), TypeError, "Predictor"),
+    (lambda m: A.attack_model(m, X, np.ones(3), 0.1), ValueError, "same number of rows"),
+    (lambda m: A.attack_model(m, X, np.ones(16), -1.0), ValueError, "eps"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, method="cw"), ValueError, "method"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, norm="l1"), ValueError, "norm"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, restarts=0), ValueError, "restarts"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, steps=0), ValueError, "steps"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, clip=(0.0, 1.0)), ValueError, "outside clip"),
+    (lambda m: A.attack_model(m, X, np.ones(16), 0.1, loss="hinge"), ValueError, "loss"),
+    (lambda m: A.attack_model(m._replace(dtype="float16"), X, np.ones(16), 0.1), ValueError, "dtype"),
+    (lambda m: A.robustness_curve(m, X, np.ones(16), [0.1, -0.1]), ValueError, "eps"),
+    (lambda m: A.random_noise(X, 0.1, norm="l3"), ValueError, "norm"),
+    (lambda m: A.pgd_perturb(-0.1), ValueError, "eps"),
+    (lambda m: A.pgd_perturb(0.1, clip=(1, 0)), ValueError, "clip"),
+    (lambda m: A.kernel_predictor(3, X, np.ones(16)), TypeError, "kernel_fn"),
+    (lambda m: A.kernel_predictor(lambda *a: 0, X[:, 0], np.ones(16), reg=0.1, t=1.0), ValueError, "at most one"),
+    (lambda m: A.kernel_predictor(lambda *a: 0, X[:, 0], np.ones(16), k_train=np.eye(3)), ValueError, "k_train"),
+])
+def test_bad_model_arguments(call, exc, match):
+    model = A.Predictor(lambda p, x: jnp.sum(x, axis=(1, 2, 3)) * p, jnp.asarray(1.0))
+    with pytest.raises(exc, match=match):
+        call(model)

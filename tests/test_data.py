@@ -689,3 +689,46 @@ def test_remote_table_is_well_formed():
     # two different data sets never share a checksum
     shas = [r.sha256 for rs in data.REMOTE_FILES.values() for r in rs]
     assert len(set(shas)) == len(shas)
+
+
+def test_corrupt_labels():
+    y = np.where(np.arange(400) % 2 == 0, 1.0, -1.0)
+    np.testing.assert_array_equal(data.corrupt_labels(y, 0.0), y)
+    full = data.corrupt_labels(y, 1.0, seed=3)
+    assert set(np.unique(full)) <= {-1.0, 1.0}
+    flipped = np.mean(full != y)
+    assert 0.4 < flipped < 0.6  # a fresh coin for each label: about half flip
+    quarter, half = data.corrupt_labels(y, 0.25, seed=3), data.corrupt_labels(y, 0.5, seed=3)
+    assert np.mean(quarter != y) < np.mean(half != y) <= flipped + 1e-12
+    assert np.all((quarter == y) | (half == quarter))  # nested corruption
+    np.testing.assert_array_equal(data.corrupt_labels(y, 0.5, seed=3), half)  # seeded
+    with pytest.raises(ValueError, match="fraction"):
+        data.corrupt_labels(y, 1.5)
+    with pytest.raises(ValueError, match="y must contain"):
+        data.corrupt_labels(np.array([0.0, 1.0]), 0.5)
+
+
+def test_two_class_data_digits_and_offline_fallback(monkeypatch, capsys):
+    (x_tr, y_tr, x_te, y_te), name = data.two_class_data("digits", (1, 7), seed=0)
+    assert name == "digits 1 vs 7" and x_tr.shape[1] == 64 and len(x_tr) == len(y_tr)
+    np.testing.assert_allclose(np.linalg.norm(x_tr, axis=1), 1.0)
+    np.testing.assert_allclose(np.linalg.norm(x_te, axis=1), 1.0)
+    assert set(np.unique(y_tr)) == {-1.0, 1.0} and set(np.unique(y_te)) <= {-1.0, 1.0}
+    assert len(y_tr) + len(y_te) > 300  # all images of the two digits (about 180 each)
+
+    def offline(*args, **kwargs):
+        raise data.OfflineError("no network")
+
+    monkeypatch.setattr(data, "load", offline)
+    ds, name = data.two_class_data("mnist", (1, 7), n_train=10_000, fallback_classes=(3, 8))
+    assert name == "digits 3 vs 8" and "mnist unavailable (OfflineError)" in capsys.readouterr().out
+    assert len(ds.y_train) < 10_000
+
+    rng = np.random.default_rng(0)
+    fake = data.Dataset(rng.normal(size=(40, 6)), np.arange(40) % 4, rng.normal(size=(12, 6)), np.arange(12) % 4)
+    monkeypatch.setattr(data, "load", lambda *a, **k: fake)
+    (x_tr, y_tr, _, y_te), name = data.two_class_data("cifar10", (0, 1))
+    assert name == "cifar10 0 vs 1" and len(y_tr) == 20 and len(y_te) == 6
+    np.testing.assert_allclose(np.linalg.norm(x_tr, axis=1), 1.0)
+    with pytest.raises(ValueError, match="classes"):
+        data.two_class_data("digits", (1, 7, 9))

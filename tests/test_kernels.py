@@ -8,7 +8,7 @@ import lecture_lib  # noqa: F401  (quiet TF first)
 import jax
 import jax.numpy as jnp
 
-from lecture_lib import kernels
+from lecture_lib import kernels, metrics
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_empirical_converges_to_analytic_with_width(data):
         init, apply, kf = kernels.fc(depth=1, width=width, activation="erf", out_dim=4)
         _, params = init(jax.random.PRNGKey(0), (-1, 5))
         emp = kernels.empirical_ntk(apply, params, x)
-        errs.append(kernels.relative_kernel_error(emp, kernels.analytic_kernel(kf, x)))
+        errs.append(metrics.relative_error(emp, kernels.analytic_kernel(kf, x)))
     assert errs[1] < 0.1
     assert errs[1] < errs[0] / 2
 
@@ -146,16 +146,6 @@ def test_analytic_kernel_jax_gradient(x64, data):
     e[1, 2] = eps
     fd = (f(x + e) - f(x - e)) / (2 * eps)
     np.testing.assert_allclose(g[1, 2], fd, rtol=1e-5)
-
-
-def test_relative_kernel_error():
-    a = np.eye(3)
-    assert kernels.relative_kernel_error(a, a) == 0.0
-    assert kernels.relative_kernel_error(2 * a, a) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="k_emp"):
-        kernels.relative_kernel_error(np.eye(2), a)
-    with pytest.raises(ValueError, match="k_ref"):
-        kernels.relative_kernel_error(a, np.zeros((3, 3)))
 
 
 def test_errors(data, fc_relu):
@@ -205,3 +195,22 @@ def test_errors(data, fc_relu):
         kernels.empirical_ntk("f", {}, x)
     with pytest.raises(TypeError, match="params"):
         kernels.empirical_ntk(fc_relu[1], None, x)
+
+
+def test_center_kernel():
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(6, 3))
+    kc = kernels.center_kernel(f @ f.T)
+    fc = f - f.mean(axis=0)
+    np.testing.assert_allclose(kc, fc @ fc.T, atol=1e-12)
+    np.testing.assert_allclose(kc.sum(axis=0), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        kernels.center_kernel(np.ones((2, 3)))
+
+
+def test_rbf_and_laplace_kernels():
+    x = np.array([[0.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_allclose(kernels.rbf_kernel(1.0)(x, x)[0, 1], np.exp(-25 / 2))
+    np.testing.assert_allclose(kernels.laplace_kernel(1.0)(x, x)[0, 1], np.exp(-5 / np.sqrt(2)))
+    with pytest.raises(ValueError, match="gamma"):
+        kernels.rbf_kernel(0.0)

@@ -165,14 +165,6 @@ def test_krr_jax_matches_and_gradient(x64, problem):
     np.testing.assert_allclose(greg, fd, rtol=1e-4)
 
 
-def test_metrics():
-    assert krr.mse(np.array([1.0, 2.0]), np.array([1.0, 0.0])) == pytest.approx(2.0)
-    assert krr.accuracy(np.array([0.3, -2.0, 0.1, 0.0]), np.array([1, -1, -1, 1])) == 0.5
-    pred = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
-    assert krr.accuracy(pred, np.array([[0, 1], [1, 0], [1, 0]])) == pytest.approx(2 / 3)
-    assert krr.accuracy(pred, np.array([1, 0, 0])) == pytest.approx(2 / 3)
-
-
 def test_errors(problem):
     k, kx, y, y2 = problem
     with pytest.raises(ValueError, match="reg"):
@@ -219,9 +211,3 @@ def test_errors(problem):
         krr.gd_dynamics(k, y, 1.0, kx, f0_test=np.zeros((6, 2)))
     with pytest.raises(ValueError, match="f0_test"):
         krr.gd_dynamics(k, y, 1.0, f0_test=np.zeros(6))
-    with pytest.raises(ValueError, match="pred"):
-        krr.mse(np.zeros(3), np.zeros(4))
-    with pytest.raises(ValueError, match="pred"):
-        krr.accuracy(np.zeros(3), np.zeros(4))
-    with pytest.raises(ValueError, match="y"):
-        krr.accuracy(np.zeros((3, 2)), np.zeros((3, 3)))

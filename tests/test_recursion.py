@@ -150,3 +150,54 @@ def test_errors(data):
         recursion.kernel_vs_angle([np.inf])
     with pytest.raises(ValueError, match="activation"):
         recursion.gaussian_expectations(1.0, 1.0, 0.5, "gelu")
+
+
+def test_gram_equals_arora_formula():
+    x = _unit_rows(12, 5)
+    g = x @ x.T
+    expected = g * (np.pi - np.arccos(np.clip(g, -1, 1))) / (2 * np.pi)
+    np.testing.assert_allclose(recursion.two_layer_relu_ntk(x), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("bias", [0.0, 0.7])
+def test_gram_matches_neural_tangents(bias):
+    from neural_tangents import stax
+
+    d = 6
+    x = np.random.default_rng(1).normal(size=(9, d))  # not unit norm on purpose
+    # NT's Dense divides x.x' by the fan-in d: feed sqrt(d) x so that Sigma^1 = x.x' + bias^2
+    _, _, kernel_fn = stax.serial(stax.Dense(512, W_std=1.0, b_std=bias), stax.Relu(),
+                                  stax.Dense(1, W_std=1.0, b_std=0.0))
+    k = kernel_fn(np.sqrt(d) * x, None, ("nngp", "ntk"))
+    ntk, nngp = np.asarray(k.ntk), np.asarray(k.nngp)
+    np.testing.assert_allclose(recursion.two_layer_relu_ntk(x, bias=bias, train_output=True), ntk,
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(recursion.two_layer_relu_ntk(x, bias=bias), ntk - nngp,
+                               rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("bias,train_output", [(0.0, False), (0.5, False), (1.0, True)])
+def test_angle_form_matches_gram(bias, train_output):
+    theta = np.linspace(0, np.pi, 9)
+    pts = np.stack([np.cos(theta), np.sin(theta)], 1)
+    row = recursion.two_layer_relu_ntk(pts[:1], pts, bias=bias, train_output=train_output)[0]
+    np.testing.assert_allclose(
+        recursion.two_layer_relu_ntk_angle(theta, bias=bias, train_output=train_output), row, atol=1e-12)
+
+
+def test_kernel_input_errors():
+    with pytest.raises(ValueError, match="x1"):
+        recursion.two_layer_relu_ntk(np.ones(3))
+    with pytest.raises(ValueError, match="features"):
+        recursion.two_layer_relu_ntk(np.ones((2, 3)), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="bias"):
+        recursion.two_layer_relu_ntk(np.ones((2, 3)), bias=-1.0)
+    with pytest.raises(ValueError, match="zero row"):
+        recursion.two_layer_relu_ntk(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="theta"):
+        recursion.two_layer_relu_ntk_angle([4.0])
+
+
+def _unit_rows(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from lecture_lib import spectral
+from scipy import integrate, special
+
+from lecture_lib import data, recursion, spectral
 
 
 def random_psd(n, seed, rank=None):
@@ -127,3 +129,138 @@ def test_errors(psd):
         spectral.complexity_measure(k, y[:3])
     with pytest.raises(ValueError, match="k.*symmetric"):
         spectral.complexity_measure(ns, y)
+
+
+def test_circle_and_fourier_amplitudes():
+    t, x = data.circle_points(64)
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 1.0)
+    assert np.isclose(t[1] - t[0], 2 * np.pi / 64)
+    r = 0.3 * np.cos(4 * t + 0.2) + 2.0 * np.sin(14 * t) - 0.7
+    amp = spectral.fourier_amplitudes(t, r, [0, 4, 14, 9])
+    np.testing.assert_allclose(amp, [0.7, 0.3, 2.0, 0.0], atol=1e-10)
+    stacked = spectral.fourier_amplitudes(t, np.stack([r, 2 * r]), [4, 14])
+    np.testing.assert_allclose(stacked, [[0.3, 2.0], [0.6, 4.0]], atol=1e-10)
+    tr, _ = data.circle_points(50, random=True, seed=1)
+    assert np.all(np.diff(tr) >= 0) and tr.min() >= 0 and tr.max() < 2 * np.pi
+    with pytest.raises(ValueError, match="last axis"):
+        spectral.fourier_amplitudes(t, r[:10], [4])
+
+
+def test_multiplicity():
+    assert [spectral.harmonic_multiplicity(2, k) for k in range(4)] == [1, 2, 2, 2]
+    assert [spectral.harmonic_multiplicity(3, k) for k in range(4)] == [1, 3, 5, 7]
+    assert [spectral.harmonic_multiplicity(4, k) for k in range(4)] == [1, 4, 9, 16]
+    # dimension of polynomials of degree <= k restricted to the sphere
+    d, kmax = 5, 6
+    assert sum(spectral.harmonic_multiplicity(d, k) for k in range(kmax + 1)) == (
+        special.comb(kmax + d - 1, d - 1, exact=True) + special.comb(kmax + d - 2, d - 1, exact=True))
+
+
+@pytest.mark.parametrize("bias", [0.0, 1.0])
+def test_circle_eigenvalues_equal_grid_gram_eigenvalues(bias):
+    # circulant Gram matrix on a fine grid: the eigenvalue of cos(kt), sin(kt) is
+    # sum_j K_0j cos(k t_j) = n sum_{j in Z} mu_{|k + j n|} (aliasing ~ 1/n, small for n = 2048)
+    n = 2048
+    t, x = data.circle_points(n)
+    row = recursion.two_layer_relu_ntk(x[:1], x, bias=bias)[0]
+    freqs = np.arange(0, 30)
+    grid = np.array([np.sum(row * np.cos(f * t)) for f in freqs])
+    mu = spectral.sphere_ntk_eigenvalues(freqs, 2, bias=bias)
+    np.testing.assert_allclose(n * mu, grid, rtol=1e-3, atol=1e-6 * grid.max())
+    # and the top eigenvalue of a coarser Gram matrix is n * max_k mu_k
+    n = 128
+    _, x = data.circle_points(n)
+    ev = np.linalg.eigvalsh(recursion.two_layer_relu_ntk(x, bias=bias))
+    np.testing.assert_allclose(ev.max(), n * mu.max(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("dim", [3, 5])
+def test_gegenbauer_projection_matches_quad_in_t(dim):
+    def kappa_t(u):
+        return u * (np.pi - np.arccos(u)) / (2 * np.pi)
+
+    lam = (dim - 2) / 2
+    weight = lambda u: (1 - u * u) ** ((dim - 3) / 2)  # noqa: E731
+    norm = integrate.quad(weight, -1, 1)[0]
+    mu = spectral.sphere_ntk_eigenvalues([0, 1, 2, 4, 6], dim)
+    for k, m in zip([0, 1, 2, 4, 6], mu):
+        pk = lambda u: special.eval_gegenbauer(k, lam, u) / special.eval_gegenbauer(k, lam, 1.0)  # noqa: E731
+        ref = integrate.quad(lambda u: kappa_t(u) * pk(u) * weight(u), -1, 1, limit=200,
+                             epsabs=1e-13)[0] / norm
+        assert m == pytest.approx(ref, rel=1e-6, abs=1e-12)
+
+
+def test_mercer_expansion_reconstructs_kernel():
+    dim, kmax = 3, 400
+    degrees = np.arange(kmax + 1)
+    mu = spectral.sphere_ntk_eigenvalues(degrees, dim, bias=0.5)
+    n_k = np.array([spectral.harmonic_multiplicity(dim, int(k)) for k in degrees])
+    for theta in (0.7, 2.0):
+        series = np.sum(n_k * mu * special.eval_legendre(degrees, np.cos(theta)))
+        assert series == pytest.approx(float(recursion.two_layer_relu_ntk_angle(theta, bias=0.5)), abs=2e-3)
+
+
+@pytest.mark.parametrize("dim", [2, 3, 5, 10])
+def test_odd_degrees_vanish_without_bias_and_not_with_bias(dim):
+    odd = [3, 5, 7, 9]
+    mu0 = spectral.sphere_ntk_eigenvalues(odd + [1], dim)
+    assert np.all(np.abs(mu0[:-1]) < 1e-12 * mu0[-1])
+    for train_output in (False, True):
+        mu_b = spectral.sphere_ntk_eigenvalues(odd, dim, bias=1.0, train_output=train_output)
+        even = spectral.sphere_ntk_eigenvalues([2, 4, 6, 8], dim, bias=1.0, train_output=train_output)
+        assert np.all(mu_b > 1e-6 * even[0]) and np.all(np.diff(mu_b) < 0)
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_power_law_decay_k_to_minus_dim(dim):
+    ks = np.arange(20, 81, 2)
+    mu = spectral.sphere_ntk_eigenvalues(ks, dim, n_quad=2048)
+    assert np.all(np.diff(mu) < 0)
+    slope = np.polyfit(np.log(ks), np.log(mu), 1)[0]
+    assert slope == pytest.approx(-dim, abs=0.15)
+
+
+def test_eigenvalue_input_errors():
+    with pytest.raises(ValueError, match="dim"):
+        spectral.sphere_ntk_eigenvalues([1], 1)
+    with pytest.raises(ValueError, match="degrees"):
+        spectral.sphere_ntk_eigenvalues([], 3)
+    with pytest.raises(ValueError, match="kappa_of_angle"):
+        spectral.dot_product_kernel_eigenvalues(lambda th: np.ones(3), [1], 3)
+
+
+def test_label_energy():
+    p = np.array([3.0, -4.0, 0.0])
+    np.testing.assert_allclose(spectral.label_energy(p), [9 / 25, 16 / 25, 0.0])
+    y = np.random.default_rng(0).normal(size=30)
+    _, v = spectral.eigh_desc(recursion.two_layer_relu_ntk(_unit_rows(30, 4)))
+    e = spectral.label_energy(spectral.label_projections(v, y))
+    assert e.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(np.cumsum(e), spectral.cumulative_energy(v.T @ y))
+    with pytest.raises(ValueError, match="zero"):
+        spectral.label_energy(np.zeros(3))
+    with pytest.raises(ValueError, match="projections"):
+        spectral.label_energy(np.ones((3, 2)))
+
+
+def test_circulant_spectrum_reads_fourier_frequencies():
+    n = 32
+    t, x = data.circle_points(n)
+    k = recursion.two_layer_relu_ntk(x, bias=0.5)
+    ev, freqs = spectral.circulant_spectrum(t, k)
+    assert ev.shape == freqs.shape == (n,)
+    np.testing.assert_allclose(ev * n, spectral.eigh_desc(k)[0])
+    assert np.all(np.diff(ev) <= 1e-12)
+    # every frequency 1..n/2-1 owns two eigenvectors (cos and sin), 0 and n/2 one each
+    counts = np.bincount(freqs, minlength=n // 2 + 1)
+    assert counts[0] == 1 and counts[n // 2] == 1 and np.all(counts[1:n // 2] == 2)
+    low = freqs <= 4
+    mu = spectral.sphere_ntk_eigenvalues(list(range(5)), 2, bias=0.5)
+    np.testing.assert_allclose(ev[low], mu[freqs[low]], rtol=0.05)
+    with pytest.raises(ValueError, match="shape"):
+        spectral.circulant_spectrum(t[:10], k)
+
+
+def _unit_rows(n, d, seed=0):
+    x = np.random.default_rng(seed).normal(size=(n, d))
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

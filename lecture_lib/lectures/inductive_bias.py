@@ -1,6 +1,6 @@
 """Inductive bias of convolutions: two provable FC-vs-CONV separations.
 
-Companion code of ``notebooks/01_inductive_bias.ipynb``.
+Lecture module of ``notebooks/01_inductive_bias.ipynb``.
 
 1. **Sample complexity** (Li, Zhang, Arora, ICLR 2021).  Gaussian "images" with
    ``P`` pixels and 2 channels, ``x[:, p, 0, c] ~ N(0, 1)``, label
@@ -12,7 +12,8 @@ Companion code of ``notebooks/01_inductive_bias.ipynb``.
    learner (an FC net from a Gaussian init trained by GD, the rotation-invariant
    FC NTK regression) needs ``Omega(d^2)`` samples.
    :func:`channel_norm_task`, :func:`channel_cnn`, :func:`gd_learning_curve`
-   (plain GD, vmapped over seeds and sizes), :func:`krr_learning_curve`,
+   (the GD core of :mod:`lecture_lib.train`, vmapped over seeds and sizes),
+   :func:`krr_learning_curve`,
    :func:`channel_task_curves` (the three learners at once),
    :func:`samples_needed`, :func:`random_rotation`.
 
@@ -43,8 +44,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import krr
-from .validation import check_array, check_same_length, check_scalar
+from .. import kernels, krr, metrics, train
+from ..progress import progress as progress_bar
+from ..validation import check_array, check_rng, check_same_length, check_scalar
 
 __all__ = [
     "channel_norm_task", "channel_task_curves", "CNN_LABEL", "FC_GD_LABEL", "FC_NTK_LABEL", "channel_cnn", "gd_learning_curve", "krr_learning_curve",
@@ -54,13 +56,6 @@ __all__ = [
     "theorem4_bound", "theorem4_lr", "exact_filters_needed", "plot_learning_curves",
     "plot_coverage", "plot_theorem4",
 ]
-
-
-def _rng(seed: Any) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    check_scalar(seed, "seed", kind=int, min_value=0)
-    return np.random.default_rng(seed)
 
 
 # --------------------------------------------------------------------------- #
@@ -81,7 +76,7 @@ def channel_norm_task(n: int, pixels: int, seed: Any = 0) -> tuple[np.ndarray, n
     """
     check_scalar(n, "n", kind=int, min_value=1)
     check_scalar(pixels, "pixels", kind=int, min_value=1)
-    rng = _rng(seed)
+    rng = check_rng(seed)
     x = rng.standard_normal((n, pixels, 1, 2)).astype(np.float32)
     margin = (x[..., 0] ** 2).sum(axis=(1, 2)) - (x[..., 1] ** 2).sum(axis=(1, 2))
     y = np.where(margin >= 0, 1.0, -1.0).astype(np.float32)
@@ -129,7 +124,7 @@ def channel_cnn(channels: int = 8) -> tuple[Callable, Callable]:
 def random_rotation(d: int, seed: Any = 0) -> np.ndarray:
     """Haar-random orthogonal matrix ``U`` of shape ``(d, d)`` (QR with sign fix)."""
     check_scalar(d, "d", kind=int, min_value=1)
-    a = _rng(seed).standard_normal((d, d))
+    a = check_rng(seed).standard_normal((d, d))
     qmat, r = np.linalg.qr(a)
     return qmat * np.sign(np.diag(r))[None, :]
 
@@ -168,24 +163,21 @@ def _size_groups(sizes: np.ndarray, ratio: float = 8.0) -> list[list[int]]:
 
 @functools.lru_cache(maxsize=16)
 def _gd_runner(apply_fn: Callable, lr: float, steps: int) -> Callable:
-    """jit(vmap over masks (sizes) of vmap over seeds) of a full GD run + test accuracy."""
+    """jit(vmap over masks (sizes) of vmap over seeds) of a full GD run -> test outputs.
 
-    def loss(p, xb, yb, mask):
-        r = apply_fn(p, xb)[:, 0] - yb
-        return 0.5 * jnp.sum(mask * r**2) / jnp.sum(mask)
+    The run is :func:`lecture_lib.train.run` on the masked mean MSE; the mask selects the
+    first ``N`` rows of a padded training set, so all sizes of a group share one compilation.
+    """
+    obj = train.objective(train.make_model(apply_fn), "mse", "mean")
+    opt = train.optimizer("gd", lr)
+    opt_init, _, get_params = opt
 
-    def one_run(p, xb, yb, mask, xt, yt):
-        def body(_, p):
-            g = jax.grad(loss)(p, xb, yb, mask)
-            return jax.tree_util.tree_map(lambda a, b: a - lr * b, p, g)
+    def one_run(p, xb, yb, mask, xt):
+        state, _ = train.run(obj, opt, opt_init(p), train.Problem(p, xb, yb, mask), 0, steps)
+        return apply_fn(get_params(state), xt)[:, 0]
 
-        p = jax.lax.fori_loop(0, steps, body, p)
-        f = apply_fn(p, xt)[:, 0]
-        acc = jnp.mean(jnp.sign(f) == yt)
-        return jnp.where(jnp.all(jnp.isfinite(f)), acc, jnp.nan)
-
-    over_seeds = jax.vmap(one_run, in_axes=(0, 0, 0, None, None, None))
-    return jax.jit(jax.vmap(over_seeds, in_axes=(None, None, None, 0, None, None)))
+    over_seeds = jax.vmap(one_run, in_axes=(0, 0, 0, None, None))
+    return jax.jit(jax.vmap(over_seeds, in_axes=(None, None, None, 0, None)))
 
 
 def gd_learning_curve(
@@ -210,7 +202,7 @@ def gd_learning_curve(
     train on the rows ``x[s M : s M + N]`` (``M = max(sizes)``: independent
     training sets per seed, nested across sizes) with ``steps`` steps of plain
     GD, step ``lr``, on ``L = 1/(2N) sum_i (f(x_i) - y_i)^2`` (the normalisation
-    of :func:`lecture_lib.train.train`), and measure the test accuracy.  Plain
+    of :mod:`lecture_lib.losses`), and measure the test accuracy.  Plain
     GD from an i.i.d. Gaussian init is orthogonally equivariant for an FC net
     (Li et al., 2021).
 
@@ -246,21 +238,18 @@ def gd_learning_curve(
     shape = (1,) + x.shape[1:]
     keys = jnp.stack([jax.random.PRNGKey(seed + s) for s in range(n_seeds)])
     params0 = jax.vmap(lambda k: init_fn(k, shape)[1])(keys)
-    xt, yt = jnp.asarray(x_test), jnp.asarray(y_test)
+    xt = jnp.asarray(x_test)
     run = _gd_runner(apply_fn, float(lr), int(steps))
     out = np.empty((len(sizes), n_seeds))
-    groups = _size_groups(sizes, group_ratio)
-    it = groups
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(groups, desc="GD training", leave=False)
-    for group in it:
+    for group in progress_bar(_size_groups(sizes, group_ratio), progress, desc="GD training"):
         width = int(sizes[group].max())
         xb = np.stack([x[s * m_max:s * m_max + width] for s in range(n_seeds)])
         yb = np.stack([y[s * m_max:s * m_max + width] for s in range(n_seeds)])
         masks = (np.arange(width)[None, :] < sizes[group][:, None]).astype(x.dtype)
-        out[group] = np.asarray(run(params0, jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(masks), xt, yt))
+        f = np.asarray(run(params0, jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(masks), xt))
+        finite = np.all(np.isfinite(f), axis=-1)              # (group, seeds); diverged: NaN
+        acc = metrics.accuracy(np.where(finite[..., None], f, 0.0)[..., None], y_test)
+        out[group] = np.where(finite, acc, np.nan)
     return out
 
 
@@ -306,7 +295,7 @@ def krr_learning_curve(
     with threadpool_limits(limits=1 if sizes.max() <= 4096 else None, user_api="blas"):
         for n_tr in sizes:
             pred = krr.fit_predict(k_train[:n_tr, :n_tr], y[:n_tr], k_test_train[:, :n_tr], reg=reg)
-            acc.append(np.mean(np.sign(pred) == y_test))
+            acc.append(metrics.accuracy(pred, y_test))
     return np.asarray(acc)
 
 
@@ -383,8 +372,6 @@ def channel_task_curves(
       (accuracies ``(m, cnn_seeds)``), :data:`FC_GD_LABEL` (``(m, 1)``) and
       :data:`FC_NTK_LABEL` (``(m,)``).
     """
-    from . import kernels
-
     check_scalar(pixels, "pixels", kind=int, min_value=1)
     fc_sizes = np.asarray(fc_sizes, dtype=int)
     cnn_sizes = np.asarray(cnn_sizes, dtype=int)
@@ -446,7 +433,7 @@ def k_pattern_task(
     check_scalar(n, "n", kind=int, min_value=1)
     check_scalar(k, "k", kind=int, min_value=1, max_value=n)
     check_scalar(position, "position", kind=int, min_value=0, max_value=n - k)
-    rng = _rng(seed)
+    rng = check_rng(seed)
     x = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(n_samples, n))
     window = x[:, position:position + k]
     if callable(g):
@@ -545,7 +532,7 @@ def coupon_collector_times(k: int, trials: int, seed: Any = 0) -> np.ndarray:
     """
     check_scalar(k, "k", kind=int, min_value=1, max_value=16)
     check_scalar(trials, "trials", kind=int, min_value=1)
-    rng = _rng(seed)
+    rng = check_rng(seed)
     m = 2**k
     block = int(m * (math.log(m) + 4)) + 8
     weights = 2 ** np.arange(k - 1, -1, -1)

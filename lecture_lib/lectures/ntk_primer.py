@@ -1,4 +1,4 @@
-r"""Experiments of notebook 02 (NTK primer): finite networks against their
+r"""Experiments of ``notebooks/02_ntk_primer.ipynb``: finite networks against their
 infinite-width kernel.
 
 Three measurements that the notebook plots and asserts on:
@@ -14,7 +14,7 @@ Three measurements that the notebook plots and asserts on:
 
       f_k(x) = f_0(x) + K_xX V diag((1 - (1 - eta lambda)^k) / lambda) V^T (y - f_0(X)),
 
-  ``eta = lr / n`` because :func:`lecture_lib.train.train` minimises
+  ``eta = train.kernel_lr(lr, n)`` because the network minimises
   ``1/(2n) sum_i (f(x_i) - y_i)^2``; ``f_0`` is the network's own output at
   initialisation.  Also records how far the weights move
   (:func:`layer_weight_changes`).
@@ -31,12 +31,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .validation import check_array, check_choice, check_same_length, check_scalar
+from .. import data, kernels, krr, metrics, train
+from ..progress import progress as progress_bar
+from ..validation import (
+    check_array, check_choice, check_int_sequence, check_same_length, check_scalar,
+)
 
 __all__ = [
     "CircleTask", "circle_task", "KernelConvergence", "kernel_convergence",
-    "LazyRun", "lazy_training", "layer_weight_changes", "center_kernel",
-    "normalize_kernel", "class_contrast",
+    "LazyRun", "lazy_training", "layer_weight_changes", "class_contrast",
 ]
 
 
@@ -88,15 +91,11 @@ def circle_task(
         target = _default_target
     elif not callable(target):
         raise TypeError(f"target must be callable, got {type(target).__name__}")
-    t_train = np.sort(np.random.default_rng(seed).uniform(0.0, 2 * np.pi, n_train))
-    t_test = 2 * np.pi * np.arange(n_test) / n_test
-
-    def embed(t):
-        return np.stack([np.cos(t), np.sin(t)], axis=1)
-
+    t_train, x_train = data.circle_points(n_train, random=True, seed=seed)
+    t_test, x_test = data.circle_points(n_test)
     y_train = check_array(target(t_train), "target(t_train)", ndim=1, dtype=np.float64)
     y_test = check_array(target(t_test), "target(t_test)", ndim=1, dtype=np.float64)
-    return CircleTask(t_train, embed(t_train), y_train, t_test, embed(t_test), y_test)
+    return CircleTask(t_train, x_train, y_train, t_test, x_test, y_test)
 
 
 # --------------------------------------------------------------------------- #
@@ -113,15 +112,6 @@ class KernelConvergence(NamedTuple):
     errors: np.ndarray
     empirical: np.ndarray
     analytic: np.ndarray
-
-
-def _check_widths(widths: Sequence[int], name: str = "widths") -> list[int]:
-    if isinstance(widths, (str, bytes)) or not hasattr(widths, "__iter__"):
-        raise TypeError(f"{name} must be a sequence of ints, got {type(widths).__name__}")
-    out = [int(check_scalar(w, name, kind=int, min_value=1)) for w in widths]
-    if not out:
-        raise ValueError(f"{name} must not be empty")
-    return out
 
 
 def kernel_convergence(
@@ -153,28 +143,21 @@ def kernel_convergence(
     """
     import jax
 
-    from . import kernels
-
     x = check_array(x, "x", ndim=2)
-    widths = _check_widths(widths)
+    widths = check_int_sequence(widths, "widths", min_value=1)
     check_scalar(seeds, "seeds", kind=int, min_value=1)
     analytic = kernels.analytic_kernel(
         kernels.fc(depth, 1, activation, W_std, b_std)[2], x, dtype="float64")
     n = x.shape[0]
     errors = np.zeros((len(widths), seeds))
     empirical = np.zeros((len(widths), seeds, n, n))
-    it = widths
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(widths, desc="empirical NTK per width", leave=False)
-    for i, w in enumerate(it):
+    for i, w in enumerate(progress_bar(widths, progress, desc="empirical NTK per width")):
         init_fn, apply_fn, _ = kernels.fc(depth, w, activation, W_std, b_std)
         for s in range(seeds):
             _, params = init_fn(jax.random.PRNGKey(s), x.shape)
             k = kernels.empirical_ntk(apply_fn, params, x)
             empirical[i, s] = k
-            errors[i, s] = kernels.relative_kernel_error(k, analytic)
+            errors[i, s] = metrics.relative_error(k, analytic)
     return KernelConvergence(np.asarray(widths), errors, empirical, analytic)
 
 
@@ -191,8 +174,6 @@ def layer_weight_changes(params0: Any, params1: Any) -> np.ndarray:
     Returns:
       ``(n_weight_layers,)`` array, input layer first.
     """
-    from .train import relative_weight_change
-
     if not isinstance(params0, (list, tuple)) or not isinstance(params1, (list, tuple)):
         raise TypeError("params0 and params1 must be stax parameter lists (one entry per layer)")
     if len(params0) != len(params1):
@@ -201,7 +182,7 @@ def layer_weight_changes(params0: Any, params1: Any) -> np.ndarray:
     out = []
     for p0, p1 in zip(params0, params1):
         if isinstance(p0, (list, tuple)) and len(p0) > 0:
-            out.append(relative_weight_change(p0[0], p1[0]))
+            out.append(metrics.relative_change(p0[0], p1[0]))
     if not out:
         raise ValueError("params0 has no layer with weights")
     return np.asarray(out)
@@ -249,7 +230,7 @@ def lazy_training(
     compare with the closed-form NTK prediction from the same ``f_0``.
 
     The closed form is :func:`lecture_lib.krr.gd_dynamics_discrete` with the
-    analytic NTK and step ``lr / n`` (see the module docstring).
+    analytic NTK and step ``train.kernel_lr(lr, n)`` (see the module docstring).
 
     Args:
       x_train: ``(n, d)``; y_train: ``(n,)`` real targets; x_test: ``(m, d)``.
@@ -267,8 +248,6 @@ def lazy_training(
     """
     import jax
 
-    from . import kernels, krr, train
-
     x_train = check_array(x_train, "x_train", ndim=2)
     y_train = check_array(y_train, "y_train", ndim=1, dtype=np.float64)
     check_same_length("x_train", x_train, "y_train", y_train)
@@ -276,18 +255,18 @@ def lazy_training(
     if x_test.shape[1] != x_train.shape[1]:
         raise ValueError(f"x_test must have {x_train.shape[1]} features like x_train, "
                          f"got shape {x_test.shape}")
-    widths = _check_widths(widths)
+    widths = check_int_sequence(widths, "widths", min_value=1)
     check_scalar(steps, "steps", kind=int, min_value=1)
     check_scalar(record_every, "record_every", kind=int, min_value=1)
     check_scalar(seed, "seed", kind=int, min_value=0)
-    activation = check_choice(activation, "activation", ("relu", "erf", "tanh", "gelu", "identity"))
+    activation = check_choice(activation, "activation", kernels.ACTIVATIONS)
     n = x_train.shape[0]
 
     kfn = kernels.fc(depth, 1, activation, W_std, b_std)[2]
     k_train = kernels.analytic_kernel(kfn, x_train, dtype="float64")
     k_test = kernels.analytic_kernel(kfn, x_test, x_train, dtype="float64")
-    if lr is None:
-        lr = float(n / np.linalg.eigvalsh(k_train)[-1])
+    if lr is None:  # kernel step 1 / lambda_max: the fastest mode contracts to 0 in one step
+        lr = train.network_lr(1.0 / float(np.linalg.eigvalsh(k_train)[-1]), n)
     else:
         check_scalar(lr, "lr", kind=(int, float), min_value=0, strict_min=True)
         lr = float(lr)
@@ -295,72 +274,35 @@ def lazy_training(
     xt32 = np.asarray(x_train, dtype=np.float32)
     xs32 = np.asarray(x_test, dtype=np.float32)
     runs: dict[int, LazyRun] = {}
-    it = widths
-    if progress:
-        from tqdm.auto import tqdm
-
-        it = tqdm(widths, desc="GD per width", leave=False)
-    for w in it:
+    for w in progress_bar(widths, progress, desc="GD per width"):
         init_fn, apply_fn, _ = kernels.fc(depth, w, activation, W_std, b_std)
         _, params0 = init_fn(jax.random.PRNGKey(seed), xt32.shape)
-        res = train.train(apply_fn, params0, xt32, y_train.astype(np.float32), loss="mse",
-                          optimizer="gd", lr=lr, steps=steps, record_every=record_every,
-                          progress=False, record_params=True)
-        hist = res.history
-        # one jitted evaluation on [train; test] per recorded snapshot
-        apply_j = jax.jit(apply_fn)
-        both = np.concatenate([xt32, xs32])
-        out = np.stack([np.asarray(apply_j(p, both))[:, 0] for p in hist["params_history"]])
-        net_train, net_test = out[:, :n], out[:, n:]
+        tr = train.fit(apply_fn, params0, xt32, y_train.astype(np.float32), lr=lr, steps=steps,
+                       record_every=record_every, x_test=xs32, record_outputs=True,
+                       progress=False)
+        net_train = tr.train_outputs[..., 0].astype(np.float64)
+        net_test = tr.test_outputs[..., 0].astype(np.float64)
         ntk_train, ntk_test = krr.gd_dynamics_discrete(
-            k_train, y_train, hist["step"], k_test_train=k_test, lr=lr / n,
+            k_train, y_train, tr.step, k_test_train=k_test, lr=train.kernel_lr(lr, n),
             f0_train=net_train[0], f0_test=net_test[0])
-        gap = np.linalg.norm(net_test - ntk_test, axis=1) / np.linalg.norm(ntk_test, axis=1)
+        gap = metrics.relative_error(net_test, ntk_test, axis=1)
         runs[w] = LazyRun(
-            width=w, steps=hist["step"], net_test=net_test, ntk_test=ntk_test,
+            width=w, steps=tr.step, net_test=net_test, ntk_test=ntk_test,
             net_train=net_train, ntk_train=ntk_train, gap=gap,
-            weight_change=float(hist["weight_change"][-1]),
-            layer_changes=layer_weight_changes(params0, hist["params_history"][-1]),
-            train_loss=hist["train_loss"])
+            weight_change=float(tr.weight_change[-1]),
+            layer_changes=layer_weight_changes(params0, tr.params),
+            train_loss=tr.train_loss)
     return runs, lr
 
 
 # --------------------------------------------------------------------------- #
 # Kernel matrices by class
 # --------------------------------------------------------------------------- #
-def center_kernel(k: Any) -> np.ndarray:
-    """Centred kernel ``H K H`` with ``H = I - 1 1^T / n`` (square ``(n, n)``).
-
-    The kernel of the features minus their mean over the ``n`` samples: removes
-    the part every pair of samples shares (e.g. the large constant offset of a
-    CNTK with global average pooling on non-negative images), which otherwise
-    dominates a heat map of the kernel.
-    """
-    k = check_array(k, "k", ndim=2, dtype=np.float64)
-    if k.shape[0] != k.shape[1]:
-        raise ValueError(f"k must be square, got shape {k.shape}")
-    row = k.mean(axis=0, keepdims=True)
-    col = k.mean(axis=1, keepdims=True)
-    return k - row - col + k.mean()
-
-
-def normalize_kernel(k: Any) -> np.ndarray:
-    """Cosine-normalised kernel ``K_ij / sqrt(K_ii K_jj)`` of a square PSD ``(n, n)`` matrix."""
-    k = check_array(k, "k", ndim=2, dtype=np.float64)
-    if k.shape[0] != k.shape[1]:
-        raise ValueError(f"k must be square, got shape {k.shape}")
-    d = np.diag(k)
-    if np.any(d <= 0):
-        raise ValueError("k must have a positive diagonal")
-    s = np.sqrt(d)
-    return k / s[:, None] / s[None, :]
-
-
 def class_contrast(k: Any, labels: Any, center: bool = True) -> float:
     """Mean normalised similarity within classes minus between classes.
 
     ``mean_{i != j, y_i = y_j} K~_ij - mean_{y_i != y_j} K~_ij`` with
-    ``K~ = normalize_kernel(center_kernel(k))`` (``center=False``: no
+    ``K~ = kernels.normalize_kernel(kernels.center_kernel(k))`` (``center=False``: no
     centring); larger means the kernel separates the classes more (0: it
     ignores the labels).  With centring the value does not change when a
     constant is added to every entry of ``k``, so kernels with different
@@ -368,7 +310,7 @@ def class_contrast(k: Any, labels: Any, center: bool = True) -> float:
     """
     if not isinstance(center, bool):
         raise TypeError(f"center must be a bool, got {type(center).__name__}")
-    kn = normalize_kernel(center_kernel(k) if center else k)
+    kn = kernels.normalize_kernel(kernels.center_kernel(k) if center else k)
     labels = check_array(labels, "labels", ndim=1)
     if labels.shape[0] != kn.shape[0]:
         raise ValueError(f"labels must have {kn.shape[0]} entries, got {labels.shape[0]}")

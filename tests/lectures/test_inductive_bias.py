@@ -6,20 +6,19 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import lecture_lib  # noqa: F401  (quiet TF before anything imports neural_tangents)
-from lecture_lib import inductive_bias as ib
+from lecture_lib.lectures import inductive_bias as lec
 
 
 # --------------------------------------------------------------------------- #
 # Li, Zhang, Arora task and CNN
 # --------------------------------------------------------------------------- #
 def test_channel_norm_task_labels_and_shapes():
-    x, y = ib.channel_norm_task(500, 6, seed=3)
+    x, y = lec.channel_norm_task(500, 6, seed=3)
     assert x.shape == (500, 6, 1, 2) and y.shape == (500,)
     energy = (x[..., 0] ** 2).sum(axis=(1, 2)) - (x[..., 1] ** 2).sum(axis=(1, 2))
     np.testing.assert_array_equal(y, np.sign(energy))
     assert 0.4 < np.mean(y > 0) < 0.6
-    x2, _ = ib.channel_norm_task(500, 6, seed=3)
+    x2, _ = lec.channel_norm_task(500, 6, seed=3)
     np.testing.assert_array_equal(x, x2)
 
 
@@ -28,14 +27,14 @@ def test_channel_norm_task_labels_and_shapes():
     (dict(n=5, pixels=3, seed=-1), ValueError)])
 def test_channel_norm_task_validation(kwargs, err):
     with pytest.raises(err):
-        ib.channel_norm_task(**kwargs)
+        lec.channel_norm_task(**kwargs)
 
 
 def test_channel_cnn_is_a_linear_function_of_the_channel_gram_matrix():
-    init, apply = ib.channel_cnn(5)
-    assert ib.channel_cnn(5) == (init, apply)          # cached: jit reuse
+    init, apply = lec.channel_cnn(5)
+    assert lec.channel_cnn(5) == (init, apply)          # cached: jit reuse
     _, (w, a) = init(jax.random.PRNGKey(0), (1, 7, 1, 2))
-    x, _ = ib.channel_norm_task(20, 7, seed=0)
+    x, _ = lec.channel_norm_task(20, 7, seed=0)
     f = np.asarray(apply((w, a), jnp.asarray(x)))[:, 0]
     xp = x[:, :, 0, :]                                   # (n, P, C)
     gram = np.einsum("npc,npd->ncd", xp, xp) / xp.shape[1]
@@ -47,9 +46,9 @@ def test_channel_cnn_is_a_linear_function_of_the_channel_gram_matrix():
 
 
 def test_random_rotation_is_orthogonal():
-    u = ib.random_rotation(9, seed=1)
+    u = lec.random_rotation(9, seed=1)
     np.testing.assert_allclose(u @ u.T, np.eye(9), atol=1e-12)
-    assert not np.allclose(u, ib.random_rotation(9, seed=2))
+    assert not np.allclose(u, lec.random_rotation(9, seed=2))
 
 
 def _linear_task(n, d, seed):
@@ -73,9 +72,9 @@ def test_gd_learning_curve_learns_and_masking_matches_separate_runs():
     xt, yt = _linear_task(300, 5, 1)
     init, apply = _linear_model()
     sizes = [4, 16, 64, 200]
-    grouped = ib.gd_learning_curve(init, apply, x, y, xt, yt, sizes, lr=0.5, steps=100,
+    grouped = lec.gd_learning_curve(init, apply, x, y, xt, yt, sizes, lr=0.5, steps=100,
                                    n_seeds=2, progress=False, group_ratio=100.0)
-    separate = ib.gd_learning_curve(init, apply, x, y, xt, yt, sizes, lr=0.5, steps=100,
+    separate = lec.gd_learning_curve(init, apply, x, y, xt, yt, sizes, lr=0.5, steps=100,
                                     n_seeds=2, progress=False, group_ratio=1.0)
     assert grouped.shape == (4, 2)
     np.testing.assert_allclose(grouped, separate, atol=2e-3)
@@ -85,73 +84,73 @@ def test_gd_learning_curve_learns_and_masking_matches_separate_runs():
 def test_gd_learning_curve_flags_divergence_and_validates():
     x, y = _linear_task(40, 3, 0)
     init, apply = _linear_model()
-    acc = ib.gd_learning_curve(init, apply, x * 1e3, y, x, y, [20], lr=10.0, steps=50, progress=False)
+    acc = lec.gd_learning_curve(init, apply, x * 1e3, y, x, y, [20], lr=10.0, steps=50, progress=False)
     assert np.isnan(acc).all()
     with pytest.raises(ValueError, match="sizes"):
-        ib.gd_learning_curve(init, apply, x, y, x, y, [30], lr=0.1, steps=5, n_seeds=2, progress=False)
+        lec.gd_learning_curve(init, apply, x, y, x, y, [30], lr=0.1, steps=5, n_seeds=2, progress=False)
     with pytest.raises(ValueError, match="lr"):
-        ib.gd_learning_curve(init, apply, x, y, x, y, [10], lr=0.0, steps=5, progress=False)
+        lec.gd_learning_curve(init, apply, x, y, x, y, [10], lr=0.0, steps=5, progress=False)
     with pytest.raises(ValueError, match="x_test"):
-        ib.gd_learning_curve(init, apply, x, y, x[:, :2], y, [10], lr=0.1, steps=5, progress=False)
+        lec.gd_learning_curve(init, apply, x, y, x[:, :2], y, [10], lr=0.1, steps=5, progress=False)
 
 
 def test_krr_learning_curve_linear_kernel():
     x, y = _linear_task(300, 4, 0)
     xt, yt = _linear_task(200, 4, 1)
     k, kt = x @ x.T, xt @ x.T
-    acc = ib.krr_learning_curve(k, y, kt, yt, [2, 20, 300], reg=1e-3)
+    acc = lec.krr_learning_curve(k, y, kt, yt, [2, 20, 300], reg=1e-3)
     assert acc.shape == (3,) and acc[-1] > 0.9 and acc[-1] >= acc[0]
     with pytest.raises(ValueError):
-        ib.krr_learning_curve(k, y[:-1], kt, yt, [10])
+        lec.krr_learning_curve(k, y[:-1], kt, yt, [10])
     with pytest.raises(ValueError, match="sizes"):
-        ib.krr_learning_curve(k, y, kt, yt, [0, 10])
+        lec.krr_learning_curve(k, y, kt, yt, [0, 10])
 
 
 def test_samples_needed_interpolates_in_log_n():
     sizes, acc = [10, 100, 1000], [0.5, 0.7, 0.9]
-    assert ib.samples_needed(sizes, acc, 0.8) == pytest.approx(math.sqrt(100 * 1000))
-    assert ib.samples_needed(sizes, acc, 0.4) == 10
-    assert ib.samples_needed(sizes, acc, 0.95) == math.inf
-    assert ib.samples_needed(sizes, [0.5, 0.8, 0.7], 0.75) < 100   # first crossing
+    assert lec.samples_needed(sizes, acc, 0.8) == pytest.approx(math.sqrt(100 * 1000))
+    assert lec.samples_needed(sizes, acc, 0.4) == 10
+    assert lec.samples_needed(sizes, acc, 0.95) == math.inf
+    assert lec.samples_needed(sizes, [0.5, 0.8, 0.7], 0.75) < 100   # first crossing
     with pytest.raises(ValueError):
-        ib.samples_needed([10, 5], [0.5, 0.6])
+        lec.samples_needed([10, 5], [0.5, 0.6])
     with pytest.raises(ValueError):
-        ib.samples_needed([10, 100], [0.5, 0.6, 0.7])
+        lec.samples_needed([10, 100], [0.5, 0.6, 0.7])
 
 
 # --------------------------------------------------------------------------- #
 # Malach, Shalev-Shwartz: k-patterns
 # --------------------------------------------------------------------------- #
 def test_k_pattern_task_parity_and_truth_table():
-    x, y = ib.k_pattern_task(300, 12, 3, 5, seed=0)
+    x, y = lec.k_pattern_task(300, 12, 3, 5, seed=0)
     assert x.shape == (300, 12) and set(np.unique(x)) == {-1.0, 1.0}
     np.testing.assert_array_equal(y, np.prod(x[:, 5:8], axis=1))
     table = np.array([1, -1, -1, -1, 1, 1, -1, 1], dtype=float)
-    x, y = ib.k_pattern_task(300, 12, 3, 0, g=table, seed=1)
-    np.testing.assert_array_equal(y, table[ib.pattern_index(x[:, :3])])
+    x, y = lec.k_pattern_task(300, 12, 3, 0, g=table, seed=1)
+    np.testing.assert_array_equal(y, table[lec.pattern_index(x[:, :3])])
     with pytest.raises(ValueError):
-        ib.k_pattern_task(10, 12, 3, 10)
+        lec.k_pattern_task(10, 12, 3, 10)
     with pytest.raises(ValueError, match="2\\*\\*k"):
-        ib.k_pattern_task(10, 12, 3, 0, g=np.ones(4))
+        lec.k_pattern_task(10, 12, 3, 0, g=np.ones(4))
     with pytest.raises(ValueError, match="g must map"):
-        ib.k_pattern_task(10, 12, 3, 0, g=lambda z: np.zeros(len(z)))
+        lec.k_pattern_task(10, 12, 3, 0, g=lambda z: np.zeros(len(z)))
 
 
 def test_pattern_index_and_truth_table_of_filters():
-    assert ib.pattern_index(np.array([1, -1, 1])) == 5
+    assert lec.pattern_index(np.array([1, -1, 1])) == 5
     k = 4
-    w = np.asarray(ib.kpattern_cnn(10, k, 50)[0](jax.random.PRNGKey(0))[0])
+    w = np.asarray(lec.kpattern_cnn(10, k, 50)[0](jax.random.PRNGKey(0))[0])
     assert set(np.unique(np.abs(w))) == {1 / k}
-    table = ib.filter_truth_table(w)                    # (2^k, q)
+    table = lec.filter_truth_table(w)                    # (2^k, q)
     assert table.shape == (16, 50)
     np.testing.assert_array_equal((table > 0).sum(axis=0), np.ones(50))
     np.testing.assert_allclose(table.max(axis=0), 1 / k)
-    np.testing.assert_array_equal(np.argmax(table, axis=0), ib.pattern_index(w))
+    np.testing.assert_array_equal(np.argmax(table, axis=0), lec.pattern_index(w))
 
 
 def test_kpattern_cnn_represents_any_k_pattern_with_a_complete_truth_table():
     n, k, j_star = 11, 3, 4
-    init, apply = ib.kpattern_cnn(n, k, 2**k)
+    init, apply = lec.kpattern_cnn(n, k, 2**k)
     w0, u0 = init(jax.random.PRNGKey(1))
     assert u0.shape == (n - k + 1, 2**k) and not np.any(np.asarray(u0))
     bits = (np.arange(2**k)[:, None] >> np.arange(k - 1, -1, -1)[None, :]) & 1
@@ -159,7 +158,7 @@ def test_kpattern_cnn_represents_any_k_pattern_with_a_complete_truth_table():
     g = np.random.default_rng(0).choice([-1.0, 1.0], 2**k)
     u = np.zeros((n - k + 1, 2**k))
     u[j_star] = k * g                                    # read out window j* only
-    x, y = ib.k_pattern_task(200, n, k, j_star, g=g, seed=2)
+    x, y = lec.k_pattern_task(200, n, k, j_star, g=g, seed=2)
     out = np.asarray(apply((jnp.asarray(w, jnp.float32), jnp.asarray(u, jnp.float32)), jnp.asarray(x)))
     assert out.shape == (200, 1)
     np.testing.assert_allclose(out[:, 0], y, atol=1e-5)
@@ -168,12 +167,12 @@ def test_kpattern_cnn_represents_any_k_pattern_with_a_complete_truth_table():
 
 def test_coupon_collector_simulation_matches_exact_law():
     k, trials = 3, 3000
-    times = ib.coupon_collector_times(k, trials, seed=0)
+    times = lec.coupon_collector_times(k, trials, seed=0)
     assert times.shape == (trials,) and times.min() >= 2**k
     harmonic = 2**k * sum(1 / i for i in range(1, 2**k + 1))
     assert abs(times.mean() - harmonic) < 0.05 * harmonic
     q = np.array([0, 7, 8, 20, 40, 80])
-    p = ib.coverage_probability(q, k)
+    p = lec.coverage_probability(q, k)
     assert p[0] == 0 and p[1] == 0 and p[2] == pytest.approx(math.factorial(8) / 8**8)
     assert np.all(np.diff(p) >= 0)
     # inclusion-exclusion: P(all covered) = sum_j (-1)^j C(m, j) (1 - j/m)^q
@@ -181,36 +180,36 @@ def test_coupon_collector_simulation_matches_exact_law():
     incl = [sum((-1) ** j * math.comb(m, j) * (1 - j / m) ** qq for j in range(m + 1)) for qq in q]
     np.testing.assert_allclose(p, incl, atol=1e-12)
     for qq in (20, 40):
-        assert abs(np.mean(times <= qq) - ib.coverage_probability(qq, k)) < 0.03
+        assert abs(np.mean(times <= qq) - lec.coverage_probability(qq, k)) < 0.03
 
 
 def test_filters_needed_and_bounds():
     times = np.arange(1, 101)
-    assert ib.filters_needed(times, 0.1) == 90
-    assert ib.filters_needed(times, 0.5) == 50
+    assert lec.filters_needed(times, 0.1) == 90
+    assert lec.filters_needed(times, 0.5) == 50
     for k in (2, 5, 8):
         for delta in (0.01, 0.1):
-            exact = ib.exact_filters_needed(k, delta)
-            assert ib.coverage_probability(exact, k) >= 1 - delta > ib.coverage_probability(exact - 1, k)
-            assert exact <= ib.union_bound(k, delta) < ib.filters_bound(k, delta)
-    assert ib.filters_bound(4, 0.1) == pytest.approx(128 * math.log(160))
-    assert ib.union_bound(4, 0.1) == pytest.approx(16 * math.log(160))
+            exact = lec.exact_filters_needed(k, delta)
+            assert lec.coverage_probability(exact, k) >= 1 - delta > lec.coverage_probability(exact - 1, k)
+            assert exact <= lec.union_bound(k, delta) < lec.filters_bound(k, delta)
+    assert lec.filters_bound(4, 0.1) == pytest.approx(128 * math.log(160))
+    assert lec.union_bound(4, 0.1) == pytest.approx(16 * math.log(160))
     with pytest.raises(ValueError):
-        ib.filters_bound(4, 0.0)
+        lec.filters_bound(4, 0.0)
     with pytest.raises(ValueError):
-        ib.filters_needed(times, 1.5)
+        lec.filters_needed(times, 1.5)
     with pytest.raises(ValueError):
-        ib.coverage_probability(np.array([-1]), 3)
+        lec.coverage_probability(np.array([-1]), 3)
 
 
 def test_theorem4_bound_terms():
-    t = ib.theorem4_bound(q=100, T=1000, n=10, k=2, c=1.0)
+    t = lec.theorem4_bound(q=100, T=1000, n=10, k=2, c=1.0)
     assert t["term1"] == pytest.approx(2 * 100 * 4 * 4 / 100)
     assert t["term2"] == pytest.approx(2 * 64 / math.sqrt(1000))
     assert t["term3"] == pytest.approx(10**1.5 * 10 / 1000)
     assert t["total"] == pytest.approx(t["term1"] + t["term2"] + t["term3"])
-    grid = ib.theorem4_bound(np.array([1e2, 1e4]), 1e6, 10, 2)
+    grid = lec.theorem4_bound(np.array([1e2, 1e4]), 1e6, 10, 2)
     assert grid["term1"][1] < grid["term1"][0] and grid["term3"][1] > grid["term3"][0]
-    assert ib.theorem4_lr(16, 4, 100) == pytest.approx(4 / 20)
+    assert lec.theorem4_lr(16, 4, 100) == pytest.approx(4 / 20)
     with pytest.raises(ValueError, match="q"):
-        ib.theorem4_bound(0, 10, 10, 2)
+        lec.theorem4_bound(0, 10, 10, 2)
