@@ -6,8 +6,9 @@ neural-tangents 0.6.5 (its last release) runs ``from . import experimental`` in 
 ``tf2jax``.  Nothing in this project uses it.  Before importing neural-tangents this module
 registers a stand-in for ``neural_tangents.experimental`` in :data:`sys.modules`, so that
 ``import neural_tangents`` loads the JAX code only (stax, ``batch``, ``empirical_ntk_fn``,
-``predict``, ...).  Measured on 2 CPU cores: ``import neural_tangents`` 1.1 s and 288 MB RSS
-instead of 5.5 s and 765 MB, and the environment drops TensorFlow (1.3 GB of a 2.5 GB venv).
+``predict``, ...).  A fresh ``import lecture_lib.kernels`` then peaks at ~150 MB RSS instead of
+~670 MB and takes a quarter of the CPU time (``benchmarks/run_benchmarks.py --imports-only``), and
+the environment drops TensorFlow (1.3 GB of a 2.5 GB venv).
 
 Reaching for the interop (``nt.experimental.empirical_ntk_fn_tf``,
 ``from neural_tangents.experimental import ...``) raises an :class:`ImportError` that says why
