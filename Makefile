@@ -1,49 +1,116 @@
 # One command to start the lectures, one to run every test:
-#   make lectures   create .venv if needed, install the pinned set, open JupyterLab on notebooks/
-#   make test       same install, then pytest: lecture_lib unit tests + every notebook (nbval)
-#                   + the browser test (skipped off CI when chromium is not installed)
-# Other targets: install, html (static copies in build/html), benchmark, clean.
+#   make lectures   create .venv if needed, install the locked set, open JupyterLab on notebooks/
+#   make test       same install, then pytest: lecture_lib unit tests + every notebook executed
+#                   + the browser test (skipped off CI when chromium is not installed);
+#                   then check-build: the course site and the handouts, built and checked
+# Other targets: install, site (course site in build/site), handouts (student notebooks without
+# solutions in build/handouts), check-build, convert-solutions, benchmark, lock, lock-upgrade, clean.
 
-PYTHON ?= python3
+# Interpreters tried in order when PYTHON is not given; each must run and be CPython 3.10-3.13
+# (jaxlib 0.5.3, the newest jax that neural-tangents 0.6.5 can import, has wheels for those only).
+PYTHONS ?= python3.12 python3.11 python3.13 python3.10 python3
+PYTHON  ?=
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
 PORT   ?= 8888
 PYTEST_ARGS ?=
+# The lock: every package pinned with hashes, written by `make lock` from pyproject.toml (what
+# lecture_lib imports) + requirements.in (the lectures' top-level packages); README "Versions".
+LOCK        := requirements.txt requirements-nodeps.txt
+LOCK_ARGS   ?=
+UV_COMPILE  := $(BIN)/uv pip compile --universal --python-version 3.10 --generate-hashes --no-build \
+               --no-python-downloads --custom-compile-command "make lock" $(LOCK_ARGS)
+# make site SOLUTIONS=remove: a site without the solutions; make handouts OUTPUTS=keep: handouts with
+# the outputs of their own execution (default: cleared). FRESH=1: execute every notebook again.
+SOLUTIONS ?= fold
+OUTPUTS   ?= clear
+FRESH     ?=
+# Environment for the commands below (TensorFlow is no longer installed: no TF_CPP_* needed).
+RUN_ENV   :=
 # JupyterLab refuses to run as root unless told to (containers, some cloud machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: lectures test install html benchmark clean check-python
+.PHONY: lectures test install lock lock-upgrade site handouts check-build convert-solutions html benchmark seeds clean
 
+# Jupyter server settings (kernels over IPC sockets, one Ctrl-C stops the server): jupyter_config/,
+# first on JUPYTER_CONFIG_PATH. LAB_ARGS: more JupyterLab flags (e.g. --no-browser).
+JUPYTER_ENV := JUPYTER_CONFIG_PATH="$(CURDIR)/jupyter_config$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))"
+LAB_ARGS ?=
+
+# Stop with one Ctrl-C: JupyterLab shuts its kernels down and exits 0. `exec` replaces the recipe's
+# shell, which would otherwise die of the SIGINT itself and make report "*** [lectures] Interrupt".
 lectures: install
-	TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0 \
+	exec env $(RUN_ENV) $(JUPYTER_ENV) \
 	$(BIN)/jupyter lab --ip=127.0.0.1 --port=$(PORT) --ServerApp.root_dir=notebooks \
-	    --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ALLOW_ROOT)
+	    --LabApp.default_url=/lab/tree/00_welcome.ipynb $(ALLOW_ROOT) $(LAB_ARGS)
 
+# The notebook tests store their executions (build/jupyter_cache); check-build's site and handouts
+# reuse them instead of executing every notebook again (coursekit/execute.py).
 test: install
-	TF_CPP_MIN_LOG_LEVEL=2 TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory check-build
 
 install: $(STAMP)
 
-check-python:
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; \
-	sys.exit(0 if v >= (3, 10) else f"Python >= 3.10 needed, found {v[0]}.{v[1]}: run make PYTHON=python3.11 ...")'
-
-# Re-runs whenever a requirements file changes.
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml | check-python
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# Re-runs whenever the lock or pyproject.toml changes; afterwards the venv holds exactly the lock
+# (tests/test_environment.py checks it).  neural-tangents is the one package installed with
+# --no-deps: it declares tensorflow + tf2jax, which are left out (requirements-nodeps.in).
+$(STAMP): $(LOCK) pyproject.toml
+	@test -x $(BIN)/python || { py="$$(sh scripts/pick_python.sh $(or $(PYTHON),$(PYTHONS)))" && \
+	    echo "creating $(VENV) with $$py" && "$$py" -m venv $(VENV); }
+	@sh scripts/pick_python.sh $(BIN)/python >/dev/null || \
+	    { echo "$(VENV) was made with an unsupported Python: run make clean, then make again" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install -r requirements.txt
-	$(BIN)/python -m pip install --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install --require-hashes -r requirements.txt
+	$(BIN)/python -m pip install --no-deps --require-hashes -r requirements-nodeps.txt
 	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python scripts/sync_venv.py $(LOCK)
 	touch $(STAMP)
 
-# Static copies to hand out: executed notebooks as HTML.
-html: install
-	$(BIN)/jupyter nbconvert --to html --output-dir build/html notebooks/*.ipynb
+# Regenerate the lock after editing requirements.in or pyproject.toml's dependencies: versions
+# already locked are kept, new packages get the newest that fits (`make lock-upgrade`: everything
+# to the newest allowed).  Writes requirements.txt, requirements-nodeps.txt and
+# binder/requirements.txt (a copy, for Binder's cached pip layer); `make install` then syncs .venv.
+lock: install
+	$(UV_COMPILE) --excludes requirements-exclude.txt --no-emit-package neural-tangents \
+	    -o requirements.txt pyproject.toml requirements.in
+	$(UV_COMPILE) --no-deps -o requirements-nodeps.txt requirements-nodeps.in
+	{ echo "# Binder (repo2docker) installs this file before it copies the repository, so this pip layer"; \
+	  echo "# is cached across commits.  A copy of ../requirements.txt written by \`make lock\`: do not edit."; \
+	  cat requirements.txt; } > binder/requirements.txt
+
+lock-upgrade:
+	$(MAKE) --no-print-directory lock LOCK_ARGS=--upgrade
+
+# The course site: every notebook executed (a stored execution of the same code in the same
+# environment is reused; none on a fresh clone), made static (widget notes, Binder links) and built
+# with Sphinx + myst-nb into build/site/index.html. Fails if a notebook fails.
+site: install
+	$(RUN_ENV) $(BIN)/python -m coursekit.site --solutions $(SOLUTIONS) $(if $(FRESH),--fresh,)
+
+# Student handouts: notebooks without their solution cells in build/handouts/, checked for
+# solution text and executed (again only where no stored execution of the same code exists).
+handouts: install
+	$(RUN_ENV) $(BIN)/python -m coursekit.handouts --outputs $(OUTPUTS) $(if $(FRESH),--force,)
+
+# The built site in headless Chromium with the network off; the built handouts.
+check-build: site handouts
+	$(RUN_ENV) $(BIN)/python -m pytest tests/check_build.py $(PYTEST_ARGS)
+
+# Move <details><summary>Solution blocks of the notebooks into cells tagged `solution` (in place).
+convert-solutions: install
+	$(BIN)/python -m coursekit.convert notebooks
+
+html: site  # the old name of the static copies
 
 benchmark: install
 	$(BIN)/python benchmarks/run_benchmarks.py
+
+# Every notebook for LECTURE_SEED 0-4 (SEEDS="0,3" ONLY=05 to narrow); table in benchmarks/seed_results.md.
+SEEDS ?= 0,1,2,3,4
+seeds: install
+	$(BIN)/python benchmarks/seed_sweep.py --seeds $(SEEDS) $(if $(ONLY),--only $(ONLY),)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
