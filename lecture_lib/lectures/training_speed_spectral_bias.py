@@ -17,6 +17,13 @@ Lecture module of ``notebooks/03_training_speed_spectral_bias.ipynb``.  Two sett
   (:func:`lecture_lib.spectral.sphere_ntk_eigenvalues`), which is why low
   frequencies are fitted first.
 
+Notebook 03 trains the circle network at two initial scales: ``N(0, I)`` (init scale 1) and a
+larger one that has the same tangent kernel at initialisation (ReLU is positively homogeneous:
+the activation patterns do not depend on ``|w_r|``) but moves its weights relatively less (lazier),
+next to the closed form with that finite network's own kernel (:func:`two_layer_relu_net` with
+:func:`lecture_lib.kernels.empirical_ntk`).  Its widgets are ``widgets.live_plot`` figures built
+here (``live_*``) from precomputed tables (:func:`circle_modes`).
+
 The textbook pieces live in the core: the kernel in :mod:`lecture_lib.recursion`,
 spectra, label projections and Fourier amplitudes in :mod:`lecture_lib.spectral`,
 label noise and circle points in :mod:`lecture_lib.data`, the GD loop in
@@ -36,6 +43,8 @@ from ..validation import check_array, check_int_sequence, check_same_length, che
 
 __all__ = [
     "sines",
+    "TwoLayerNet",
+    "two_layer_relu_net",
     "TwoLayerGD",
     "train_two_layer_gd",
     # notebook helpers
@@ -56,6 +65,13 @@ __all__ = [
     "plot_circle_eigenvalues",
     "plot_even_degree_decay",
     "plot_sphere_eigenvalues",
+    # controls, precomputed tables and live figures (widgets.live_plot)
+    "subspace_energy_quantile",
+    "CircleModes",
+    "circle_modes",
+    "live_residual_prediction",
+    "live_circle_fit",
+    "live_circle_modes",
 ]
 
 
@@ -90,6 +106,91 @@ def sines(t: Any, freqs: Sequence[int], amplitudes: Sequence[float] | None = Non
 # --------------------------------------------------------------------------
 # A two-layer ReLU network trained by full-batch GD (first layer only)
 # --------------------------------------------------------------------------
+class TwoLayerNet(NamedTuple):
+    """A two-layer ReLU network of :func:`two_layer_relu_net`.
+
+    ``params = (W (m, D), a / sqrt(m) (m,))`` with ``D = d + 1`` when there is a bias
+    input; ``apply_fn(params, x)`` takes raw inputs (n, d) and returns (n, 1) (the stax shape);
+    ``augment(x)`` appends the bias input column ``bias`` (numpy); ``apply_augmented``
+    takes augmented inputs and returns (n,) (the training loop's form).  The output signs are not
+    trained (``stop_gradient``), so the tangent kernel of ``apply_fn`` is the
+    first-layer NTK, ``(1/m) sum_r 1{w_r.x~ >= 0} 1{w_r.x~' >= 0} x~.x~'`` with
+    ``x~ = (x, bias)``: at init it depends only on the *directions* of the ``w_r``,
+    so it is the same for every ``init_scale`` (ReLU is positively homogeneous).
+    """
+
+    apply_fn: Any
+    params: Any
+    augment: Any
+    apply_augmented: Any
+
+
+def two_layer_relu_net(
+    d: int,
+    width: int,
+    *,
+    bias: float = 0.0,
+    init_scale: float = 1.0,
+    symmetric: bool = True,
+    seed: int = 0,
+    dtype: Any = np.float32,
+) -> TwoLayerNet:
+    """The network ``f(x) = (1/sqrt(m)) sum_r a_r relu(w_r . x + bias b_r)`` at initialisation.
+
+    ``(w_r, b_r) ~ N(0, init_scale^2 I)``, ``a_r = +-1``; ``symmetric=True`` pairs every
+    neuron with a copy of opposite ``a`` (``f_0 = 0``).  The ``init_scale`` draws are
+    ``init_scale`` times the same standard-normal draws for a given ``seed``, so two
+    scales share their neuron directions (and their NTK at init).  Use it with
+    :func:`lecture_lib.kernels.empirical_ntk` (``apply_fn``, ``params``).
+
+    Args:
+      d: input dimension.
+      width: hidden units m (even when ``symmetric``).
+      bias, init_scale, symmetric, seed, dtype: as :func:`train_two_layer_gd`.
+
+    Returns:
+      :class:`TwoLayerNet`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    check_scalar(d, "d", kind=int, min_value=1)
+    check_scalar(width, "width", kind=int, min_value=1)
+    if symmetric and width % 2:
+        raise ValueError(f"width must be even when symmetric=True, got {width}")
+    check_scalar(bias, "bias", kind=(int, float), min_value=0.0)
+    check_scalar(init_scale, "init_scale", kind=(int, float), min_value=0.0, strict_min=True)
+    big_d = d + (1 if bias > 0 else 0)
+
+    def augment(z):
+        z = np.asarray(z, dtype=dtype)
+        if bias > 0:
+            z = np.concatenate([z, np.full((z.shape[0], 1), bias, dtype=dtype)], axis=1)
+        return z
+
+    rng = np.random.default_rng(seed)
+    half = width // 2 if symmetric else width
+    w_half = rng.normal(0.0, init_scale, size=(half, big_d))
+    a_half = rng.choice((-1.0, 1.0), size=half)
+    if symmetric:
+        w0, a = np.concatenate([w_half, w_half]), np.concatenate([a_half, -a_half])
+    else:
+        w0, a = w_half, a_half
+    params0 = (jnp.asarray(w0, dtype=dtype), jnp.asarray(a / np.sqrt(width), dtype=dtype))
+
+    def apply_augmented(params, z):  # the output signs a (1/sqrt(m) folded in) are not trained
+        w, a_out = params
+        return jax.nn.relu(z @ w.T) @ jax.lax.stop_gradient(a_out)
+
+    def apply_fn(params, z):
+        z = jnp.asarray(z, dtype=params[0].dtype)
+        if bias > 0:
+            z = jnp.concatenate([z, jnp.full((z.shape[0], 1), bias, dtype=z.dtype)], axis=1)
+        return apply_augmented(params, z)[:, None]
+
+    return TwoLayerNet(apply_fn, params0, augment, apply_augmented)
+
+
 class TwoLayerGD(NamedTuple):
     """Output of :func:`train_two_layer_gd` (``L`` label columns, ``S`` snapshots).
 
@@ -135,6 +236,7 @@ def train_two_layer_gd(
     ``||y - u(k)|| = ||(I - lr H)^k y||`` assumes (Arora et al. instead take a small
     ``init_scale``).
 
+    The network is :func:`two_layer_relu_net` (same ``seed``: same initial weights).
     Several label vectors (columns of ``y``) are trained in one pass
     (``train.fit(..., label_columns=True)``), each by its own network started from the
     same initial weights.
@@ -159,20 +261,14 @@ def train_two_layer_gd(
     Returns:
       :class:`TwoLayerGD`.  Arrays keep the ``L`` axis even when ``y`` is 1-D.
     """
-    import jax
-    import jax.numpy as jnp
-
     x = check_array(x, "x", ndim=2)
     y = check_array(y, "y", ndim=(1, 2))
     check_same_length("x", x, "y", y)
-    check_scalar(width, "width", kind=int, min_value=1)
-    if symmetric and width % 2:
-        raise ValueError(f"width must be even when symmetric=True, got {width}")
-    check_scalar(lr, "lr", kind=(int, float), min_value=0.0, strict_min=True)
     check_scalar(steps, "steps", kind=int, min_value=1)
-    check_scalar(bias, "bias", kind=(int, float), min_value=0.0)
-    check_scalar(init_scale, "init_scale", kind=(int, float), min_value=0.0, strict_min=True)
     check_scalar(n_chunks, "n_chunks", kind=int, min_value=1)
+    net = two_layer_relu_net(x.shape[1], width, bias=bias, init_scale=init_scale, symmetric=symmetric,
+                             seed=seed, dtype=dtype)
+    check_scalar(lr, "lr", kind=(int, float), min_value=0.0, strict_min=True)
     y2 = (y[:, None] if y.ndim == 1 else y).astype(dtype)
     snaps = None
     if x_eval is not None:
@@ -185,27 +281,9 @@ def train_two_layer_gd(
     elif snapshot_steps is not None:
         raise ValueError("snapshot_steps needs x_eval")
 
-    def augment(z):
-        z = np.asarray(z, dtype=dtype)
-        if bias > 0:
-            z = np.concatenate([z, np.full((z.shape[0], 1), bias, dtype=dtype)], axis=1)
-        return z
-
-    xa = augment(x)
-    xe = augment(x_eval) if x_eval is not None else None
-    rng = np.random.default_rng(seed)
-    half = width // 2 if symmetric else width
-    w_half = rng.normal(0.0, init_scale, size=(half, xa.shape[1]))
-    a_half = rng.choice((-1.0, 1.0), size=half)
-    if symmetric:
-        w0, a = np.concatenate([w_half, w_half]), np.concatenate([a_half, -a_half])
-    else:
-        w0, a = w_half, a_half
-    params0 = (jnp.asarray(w0, dtype=dtype), jnp.asarray(a / np.sqrt(width), dtype=dtype))
-
-    def apply(params, z):  # the output signs a (1/sqrt(m) folded in) are not trained
-        w, a_out = params
-        return jax.nn.relu(z @ w.T) @ jax.lax.stop_gradient(a_out)
+    xa = net.augment(x)
+    xe = net.augment(x_eval) if x_eval is not None else None
+    params0, apply = net.params, net.apply_augmented
 
     grid = range(0, steps, max(1, -(-steps // n_chunks)))
     rec = sorted(set(grid) | {steps} | (set(snaps.tolist()) if snaps is not None else set()))
@@ -335,21 +413,25 @@ def plot_label_noise_residuals(ax, steps: Any, net: Mapping[float, Any], ntk: Ma
     Args:
       ax: matplotlib axes.
       steps: GD steps (T,).
-      net: ``{noise: residual norms (T,)}`` of the trained networks.
+      net: ``{noise: residual norms (T_p,)}`` of the trained networks, ``T_p <= T`` (drawn
+        on ``steps[:T_p]``: runs of different lengths).
       ntk: ``{noise: predicted residual norms (T,)}``; must hold every key of ``net``.
       title: axes title.
     """
     import matplotlib as mpl
 
     steps = check_array(steps, "steps", ndim=1)
-    net = _check_curves(net, "net", len(steps))
+    net = _check_curves(net, "net")
+    for p, v in net.items():
+        if len(v) > len(steps):
+            raise ValueError(f"net[{p!r}] must have at most len(steps)={len(steps)} entries (length), got {len(v)}")
     ntk = _check_curves(ntk, "ntk", len(steps))
     missing = [p for p in net if p not in ntk]
     if missing:
         raise ValueError(f"ntk must hold every noise level of net, missing {missing}")
     colors = mpl.colormaps["viridis"](np.linspace(0, 0.9, len(net)))
     for c, p in zip(colors, net):
-        ax.plot(steps, net[p], color=c, label=f"net, noise {p:.0%}")
+        ax.plot(steps[:len(net[p])], net[p], color=c, label=f"net, noise {p:.0%}")
         ax.plot(steps, ntk[p], "--", color=c, lw=1)
     ax.plot([], [], "k--", lw=1, label="NTK prediction")
     ax.set_xscale("symlog", linthresh=1)
@@ -706,3 +788,245 @@ def plot_sphere_eigenvalues(ax, ks: Any, mu: Mapping[tuple[int, float], Any], *,
     ax.set(xlabel="degree k", ylabel=rf"$\mu_k$ (|.|, floored at {floor:.0e})", ylim=ylim,
            title="sphere $S^{d-1}$: odd degrees vanish without bias")
     ax.legend(fontsize=7, ncol=2)
+
+
+# --------------------------------------------------------------------------
+# Controls, per-frequency tables and the live figures of the notebook's widgets
+# --------------------------------------------------------------------------
+def subspace_energy_quantile(n: int, k: int, q: float) -> float:
+    """Quantile ``q`` of the energy of a fixed unit vector on a uniformly random k-dim subspace of R^n.
+
+    The control for "label energy on the top ``k`` eigenvectors": a basis that knows
+    nothing of the data.  For a Haar-random subspace (equivalently a fixed ``y`` and a
+    uniformly random rotation) ``||P y||^2 / ||y||^2 ~ Beta(k/2, (n-k)/2)``, mean ``k/n``.
+
+    Args:
+      n: dimension (number of labels).
+      k: subspace dimension, ``1 <= k < n``.
+      q: probability in (0, 1).
+
+    Returns:
+      float: the ``q`` quantile.
+    """
+    from scipy.stats import beta
+
+    check_scalar(n, "n", kind=int, min_value=2)
+    check_scalar(k, "k", kind=int, min_value=1, max_value=n - 1)
+    check_scalar(q, "q", kind=(int, float), min_value=0.0, max_value=1.0, strict_min=True)
+    if q >= 1.0:
+        raise ValueError(f"q must be < 1, got {q}")
+    return float(beta.ppf(q, k / 2, (n - k) / 2))
+
+
+class CircleModes(NamedTuple):
+    """Closed-form kernel GD on each single-frequency target ``sin(k t)`` (:func:`circle_modes`).
+
+    ``freqs`` (F,); ``steps`` (T,); ``amplitudes`` (T, F): amplitude of frequency ``k`` in the
+    training residual of the target ``sin(k t)``; ``fits`` (T, m, F): the prediction at the
+    plotting angles.  Kernel GD is linear in the target and, on the equally spaced grid, the
+    Fourier modes are eigenvectors of the Gram matrix: the dynamics of ``sum_j sin(k_j t)`` is
+    the sum of the columns, and each frequency's residual amplitude is its own column's.
+    """
+
+    freqs: np.ndarray
+    steps: np.ndarray
+    amplitudes: np.ndarray
+    fits: np.ndarray
+
+
+def circle_modes(t: Any, k_train: Any, k_plot_train: Any, freqs: Sequence[int], steps: Any, *,
+                 lr: float | None = None) -> CircleModes:
+    """Precompute :class:`CircleModes` (one eigendecomposition for all frequencies).
+
+    Args:
+      t: training angles (n,), equally spaced (:func:`lecture_lib.data.circle_points`).
+      k_train: Gram matrix (n, n); k_plot_train: kernel (m, n) from plotting to training angles.
+      freqs: frequencies (F,), each ``< n/2``.
+      steps: GD steps (T,).
+      lr: step (default ``1 / lambda_max(k_train)``, as :func:`circle_kernel_dynamics`).
+    """
+    t = check_array(t, "t", ndim=1)
+    freqs = _check_freqs(freqs, "freqs")
+    if max(freqs) >= len(t) / 2:
+        raise ValueError(f"freqs must be < n/2 = {len(t) / 2} on the grid, got max {max(freqs)}")
+    if lr is None:
+        lr = 1.0 / np.linalg.eigvalsh(check_array(k_train, "k_train", ndim=2)).max()
+    y = np.stack([np.sin(k * t) for k in freqs], axis=1)                       # (n, F)
+    dyn = krr.gd_dynamics_discrete(k_train, y, steps, k_plot_train, lr=lr)    # train (T, n, F)
+    res = np.moveaxis(y[None] - dyn.train, 2, 1)                               # (T, F, n)
+    amp = np.stack([spectral.fourier_amplitudes(t, res[:, j], [k])[:, 0] for j, k in enumerate(freqs)], axis=1)
+    return CircleModes(np.asarray(freqs), np.asarray(steps), amp, dyn.test)
+
+
+def live_residual_prediction(eigvals: Any, projections: Mapping[float, Any], steps: Any,
+                             lr_factors: Sequence[float], *, net: Mapping[float, tuple[Any, Any]] | None = None,
+                             complexity: Mapping[float, float] | None = None,
+                             references: tuple[float, float] = (0.0, 1.0), figsize=(12, 3.8)):
+    """Figure and ``update(noise, lr_times_lmax)`` for the label-noise widget (``widgets.live_plot``).
+
+    Left: NTK prediction ``||(I - eta H)^k y||`` for ``eta = lr_times_lmax / lambda_max`` at the chosen
+    noise level (blue) next to true and random labels (grey), with the trained network (orange) where
+    ``net`` has that level and ``lr_times_lmax == 1``; right: cumulative label energy.  Everything is
+    precomputed here: ``update`` only moves lines.
+
+    Args:
+      eigvals: eigenvalues of H (n,), descending.
+      projections: ``{noise: v_i^T y (n,)}``; holds ``references``.
+      steps: GD steps (T,) of the prediction (>= 1: log axis).
+      lr_factors: the values ``eta lambda_max`` of the slider.
+      net: ``{noise: (steps (S,), residual norms (S,))}`` of trained networks (at ``eta lambda_max = 1``).
+      complexity: ``{noise: complexity}`` for the title.
+      references: the grey noise levels (true, random).
+
+    Returns:
+      ``(fig, update)``.
+    """
+    import matplotlib.pyplot as plt
+
+    eigvals = check_array(eigvals, "eigvals", ndim=1)
+    steps = check_array(steps, "steps", ndim=1)
+    for p in references:
+        if p not in projections:
+            raise ValueError(f"projections has no entry for noise level {p!r}")
+    net = {} if net is None else dict(net)
+    pred = {(p, c): spectral.residual_norms(eigvals, projections[p], c / eigvals[0], steps)
+            for p in projections for c in lr_factors}
+    cum = {p: spectral.cumulative_energy(projections[p]) for p in projections}
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
+    refs = [a1.plot(steps, steps * 0.0 + 1.0, style, color="gray", label=f"NTK, noise {p:.0%}")[0]
+            for p, style in zip(references, (":", "-."))]
+    (line,) = a1.plot(steps, steps * 0.0 + 1.0, "C0", lw=2)
+    (net_line,) = a1.plot([], [], "C1", label="trained net")
+    top = max(float(np.max(v)) for v in pred.values() if np.all(np.isfinite(v)))
+    a1.set(xscale="log", xlabel="GD step k", ylabel=r"$\|y - u(k)\|_2$", ylim=(0, 1.05 * top),
+           xlim=(steps[0], steps[-1]))
+    idx = np.arange(1, len(eigvals) + 1)
+    (cum_line,) = a2.semilogx(idx, idx * 0.0, "C0")
+    for (p, label), style in zip(zip(references, ("true", "random")), (":", "-.")):
+        a2.semilogx(idx, cum[p], style, color="gray", label=label)
+    a2.set(xlabel="number of top eigenvectors", ylabel=r"fraction of $\|y\|^2$",
+           title="cumulative label energy", ylim=(0, 1.02))
+
+    def update(noise, lr_times_lmax):
+        for ln, p in zip(refs, references):
+            ln.set_ydata(pred[p, lr_times_lmax])
+        line.set_ydata(pred[noise, lr_times_lmax])
+        line.set_label(f"NTK, noise {noise:.0%}")
+        if noise in net and lr_times_lmax == 1.0:
+            s, r = (check_array(a, "net", ndim=1) for a in net[noise])
+            net_line.set_data(s[1:], r[1:])
+            net_line.set_label(f"trained net (noise {noise:.0%})")
+        else:
+            net_line.set_data([], [])
+            net_line.set_label("_nolegend_")
+        title = rf"$\eta\lambda_{{max}}$ = {lr_times_lmax}"
+        if complexity is not None and noise in complexity:
+            title += f", complexity {complexity[noise]:.2f}"
+        a1.set_title(title)
+        a1.legend(fontsize=8, loc="upper right")
+        cum_line.set_ydata(cum[noise])
+        cum_line.set_label(f"noise {noise:.0%}")
+        a2.legend(fontsize=8, loc="lower right")
+
+    return fig, update
+
+
+def live_circle_fit(t: Any, target: Any, snapshot_steps: Any, nets: Mapping[str, tuple[Any, Any]], *,
+                    kernel: tuple[Any, Any], freqs: Sequence[int] = (4, 14), ylim=(-2.3, 2.3), figsize=(9, 3.8)):
+    """Figure and ``update(step)`` for the training-run widget on the circle.
+
+    Args:
+      t: plotting angles (m,); target: values (m,).
+      snapshot_steps: saved steps (S,) of the networks.
+      nets: ``{label: (fits (S, m), residual amplitudes (S, F))}``, one line each (C0, C2, ...).
+      kernel: ``(steps (T,), fits (T, m))`` of the closed form; the first kernel step ``>=`` the
+        network step is drawn (dashed).
+      freqs: the target's frequencies (title).
+
+    Returns:
+      ``(fig, update)``; ``update(step)`` takes a saved step.
+    """
+    import matplotlib.pyplot as plt
+
+    t = check_array(t, "t", ndim=1)
+    snaps = check_array(snapshot_steps, "snapshot_steps", ndim=1)
+    k_steps, k_fit = check_array(kernel[0], "kernel steps", ndim=1), check_array(kernel[1], "kernel fits", ndim=2)
+    freqs = _check_freqs(freqs, "freqs")
+    for label, (fits, amp) in nets.items():
+        if np.shape(fits) != (len(snaps), len(t)) or np.shape(amp) != (len(snaps), len(freqs)):
+            raise ValueError(f"nets[{label!r}] must hold fits ({len(snaps)}, {len(t)}) and amplitudes "
+                             f"({len(snaps)}, {len(freqs)}), got {np.shape(fits)} and {np.shape(amp)}")
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.plot(t, target, color="lightsteelblue", lw=3, label="target")
+    lines = {label: ax.plot(t, t * 0.0, color=c, label=label)[0]
+             for label, c in zip(nets, ("navy", "C2", "C4", "C5"))}
+    (k_line,) = ax.plot(t, t * 0.0, "--", color="C1", lw=1, label="NTK closed form (infinite width)")
+    ax.set(xlabel="angle t (rad)", ylabel="f(t)", ylim=ylim)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the curves
+
+    def update(step):
+        i = int(np.searchsorted(snaps, step))
+        if i >= len(snaps) or snaps[i] != step:
+            raise ValueError(f"step must be a saved step, got {step}")
+        parts = []
+        for label, (fits, amp) in nets.items():
+            lines[label].set_ydata(fits[i])
+            parts.append(f"{label.split(' (')[0]}: " + ", ".join(f"{a:.2f}" for a in amp[i]))
+        j = min(int(np.searchsorted(k_steps, step)), len(k_steps) - 1)
+        k_line.set_ydata(k_fit[j])
+        ax.set_title(f"step {step}; residual amplitude of k = {', '.join(map(str, freqs))}: " + "; ".join(parts),
+                     fontsize=9)
+
+    return fig, update
+
+
+def live_circle_modes(t_plot: Any, modes: Mapping[float, CircleModes], *, marks: Sequence[float],
+                      figsize=(13, 4.2)):
+    """Figure and ``update(k_low, k_high, bias)`` for the kernel-dynamics widget.
+
+    Left: residual amplitude of each of the two frequencies against the GD step; right: the
+    prediction for ``sin(k_low t) + sin(k_high t)`` at the saved steps nearest ``marks``.
+    ``modes`` maps a bias value to its :func:`circle_modes` table; ``bias`` of ``update``
+    is a key of ``modes``.
+
+    Returns:
+      ``(fig, update)``.
+    """
+    import matplotlib.pyplot as plt
+
+    t_plot = check_array(t_plot, "t_plot", ndim=1)
+    if not isinstance(modes, Mapping) or not modes:
+        raise TypeError("modes must be a non-empty mapping {bias: CircleModes}")
+    first = next(iter(modes.values()))
+    steps = first.steps
+    if len(marks) > 3:
+        raise ValueError(f"marks must have at most 3 entries, got {len(marks)}")
+    mark_idx = [nearest_index(steps, s) for s in marks]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=figsize)
+    amp_lines = [a1.plot(steps, steps * 0.0, color=f"C{j}")[0] for j in range(2)]
+    a1.set(xscale="log", xlabel="GD step", ylabel="residual amplitude", ylim=(-0.05, 1.05),
+           xlim=(steps[0], steps[-1]))
+    (target_line,) = a2.plot(t_plot, t_plot * 0.0, color="lightsteelblue", lw=3, label="target")
+    fit_lines = [a2.plot(t_plot, t_plot * 0.0, color=c, lw=1, label=f"step {steps[i]}")[0]
+                 for i, c in zip(mark_idx, ("C2", "C3", "k"))]
+    a2.set(xlabel="angle t (rad)", ylabel="f(t)", title="kernel prediction on the circle", ylim=(-2.3, 2.3))
+    a2.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=4)  # below the axes
+
+    def update(k_low, k_high, bias):
+        m = modes[bias]
+        cols = []
+        for k in (k_low, k_high):
+            hit = np.nonzero(m.freqs == k)[0]
+            if hit.size == 0:
+                raise ValueError(f"frequency {k} was not precomputed (freqs {m.freqs.tolist()})")
+            cols.append(int(hit[0]))
+        for j, (ln, c, k) in enumerate(zip(amp_lines, cols, (k_low, k_high))):
+            ln.set_ydata(m.amplitudes[:, c])
+            ln.set_label(f"k = {k}")
+        a1.set_title(f"NTK dynamics, bias {bias}")
+        a1.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=2)  # below the axes
+        target_line.set_ydata(np.sin(k_low * t_plot) + np.sin(k_high * t_plot))
+        for ln, i in zip(fit_lines, mark_idx):
+            ln.set_ydata(m.fits[i, :, cols[0]] + m.fits[i, :, cols[1]])
+
+    return fig, update

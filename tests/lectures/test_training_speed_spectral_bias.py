@@ -155,6 +155,9 @@ def test_plot_label_noise_panels(ax):
         lec.plot_label_noise_residuals(ax, steps, {0.25: np.ones(6)}, ntk)
     with pytest.raises(ValueError, match="length"):
         lec.plot_label_noise_residuals(ax, steps[:4], net, ntk)
+    ax.clear()
+    lec.plot_label_noise_residuals(ax, steps, {0.0: np.ones(3)}, ntk)  # a shorter run: drawn on steps[:3]
+    assert len(ax.lines[0].get_xdata()) == 3 and len(ax.lines[1].get_xdata()) == 6
 
 
 def test_plot_label_energy_bars(ax):
@@ -274,4 +277,118 @@ def test_plot_eigenvalue_panels():
         lec.plot_sphere_eigenvalues(a3, ks, {(3, 0.0): mu_s[(3, 0.0)]}, bias=0.5)
     with pytest.raises(ValueError, match="colors"):
         lec.plot_sphere_eigenvalues(a3, ks, mu_s, bias=0.5, colors=("C1",))
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- network, controls, live figures
+def test_two_layer_net_shares_directions_and_ntk_across_init_scales():
+    from lecture_lib import kernels
+
+    t, x = data.circle_points(12)
+    a = lec.two_layer_relu_net(2, 400, bias=0.5, init_scale=1.0, seed=3)
+    b = lec.two_layer_relu_net(2, 400, bias=0.5, init_scale=8.0, seed=3)
+    np.testing.assert_allclose(np.asarray(b.params[0]), 8.0 * np.asarray(a.params[0]), rtol=1e-6)
+    assert a.augment(x).shape == (12, 3) and np.all(a.augment(x)[:, 2] == 0.5)
+    f = np.asarray(a.apply_fn(a.params, x))
+    assert f.shape == (12, 1)
+    np.testing.assert_allclose(f, 0.0, atol=1e-6)  # symmetric init
+    ka = kernels.empirical_ntk(a.apply_fn, a.params, x)
+    kb = kernels.empirical_ntk(b.apply_fn, b.params, x)
+    np.testing.assert_allclose(ka, kb, rtol=1e-4, atol=1e-6)  # ReLU homogeneity: same NTK at init
+    h = recursion.two_layer_relu_ntk(x, bias=0.5)
+    assert np.linalg.norm(ka - h) < 0.2 * np.linalg.norm(h)   # finite width, close to H^infinity
+    with pytest.raises(ValueError, match="width"):
+        lec.two_layer_relu_net(2, 5)
+    with pytest.raises(ValueError, match="init_scale"):
+        lec.two_layer_relu_net(2, 4, init_scale=0.0)
+
+
+def test_no_bias_net_never_fits_an_odd_frequency_at_finite_width():
+    # ReLU(z) = (z + |z|)/2: without bias the net is linear + even in x for any weights, so on the
+    # antipodally symmetric grid the gradient of <sin 3t, f(X)> vanishes and sin 3t is never fitted.
+    t, x = data.circle_points(32)
+    y = np.sin(3 * t)
+    run0 = lec.train_two_layer_gd(x, y, width=200, lr=0.2, steps=50, progress=False, n_chunks=1)
+    run1 = lec.train_two_layer_gd(x, y, width=200, lr=0.2, steps=50, bias=0.5, progress=False, n_chunks=1)
+    assert abs(run0.residual_norm[-1, 0] / run0.residual_norm[0, 0] - 1) < 1e-4
+    assert run1.residual_norm[-1, 0] < 0.9 * run1.residual_norm[0, 0]
+
+
+def test_subspace_energy_quantile_matches_simulation():
+    rng = np.random.default_rng(0)
+    n, k = 60, 5
+    g = rng.normal(size=(20_000, n))
+    e = np.sum(g[:, :k] ** 2, axis=1) / np.sum(g**2, axis=1)  # a fixed vector on a random subspace
+    for q in (0.5, 0.99):
+        assert lec.subspace_energy_quantile(n, k, q) == pytest.approx(np.quantile(e, q), rel=0.03)
+    assert lec.subspace_energy_quantile(n, k, 0.5) < k / n < lec.subspace_energy_quantile(n, k, 0.9)
+    with pytest.raises(ValueError, match="k"):
+        lec.subspace_energy_quantile(10, 10, 0.5)
+    with pytest.raises(ValueError, match="q"):
+        lec.subspace_energy_quantile(10, 3, 1.0)
+
+
+def test_circle_modes_sum_to_the_pair_dynamics():
+    t, x = data.circle_points(32)
+    t_plot, x_plot = data.circle_points(50)
+    k, kx = recursion.two_layer_relu_ntk(x, bias=0.5), recursion.two_layer_relu_ntk(x_plot, x, bias=0.5)
+    steps = np.array([0, 3, 30, 300])
+    m = lec.circle_modes(t, k, kx, range(1, 9), steps)
+    assert m.amplitudes.shape == (4, 8) and m.fits.shape == (4, 50, 8)
+    dyn, amp = lec.circle_kernel_dynamics(t, k, kx, (2, 7), steps)
+    np.testing.assert_allclose(m.fits[:, :, 1] + m.fits[:, :, 6], dyn.test, atol=1e-10)
+    np.testing.assert_allclose(m.amplitudes[:, [1, 6]], amp, atol=1e-10)
+    with pytest.raises(ValueError, match="n/2"):
+        lec.circle_modes(t, k, kx, [16], steps)
+
+
+def test_live_figures_move_artists_from_precomputed_results():
+    from lecture_lib import widgets
+
+    lam = np.array([4.0, 1.0, 0.2, 0.05])
+    proj = {p: np.array([2.0 - 2 * p, 1.0, 0.5 + p, 0.5 + 2 * p]) for p in (0.0, 0.5, 1.0)}
+    steps = lec.log_steps(1, 500, 30)
+    fig, update = lec.live_residual_prediction(lam, proj, steps, [0.5, 1.0],
+                                               net={0.5: (np.arange(4), np.array([3.0, 2, 1, 0.5]))},
+                                               complexity={0.0: 1.0, 0.5: 2.0, 1.0: 3.0})
+    live = widgets.live_plot(fig, update, noise=widgets.selection_slider([0.0, 0.5, 1.0], "noise"),
+                             lr_times_lmax=widgets.selection_slider([0.5, 1.0], "lr", value=1.0))
+    a1, a2 = fig.axes
+    live.set(noise=0.5)
+    np.testing.assert_allclose(a1.lines[2].get_ydata(), spectral.residual_norms(lam, proj[0.5], 1 / 4.0, steps))
+    assert len(a1.lines[3].get_xdata()) == 3 and "complexity 2.00" in a1.get_title()
+    np.testing.assert_allclose(a2.lines[0].get_ydata(), spectral.cumulative_energy(proj[0.5]))
+    live.set(lr_times_lmax=0.5)
+    assert len(a1.lines[3].get_xdata()) == 0  # the net was trained at eta lambda_max = 1 only
+    assert live.png[:4] == b"\x89PNG"
+    plt.close(fig)
+
+    t = np.linspace(0, 2 * np.pi, 20)
+    snaps = np.array([0, 5, 50])
+    nets = {"net A": (np.ones((3, 20)) * np.arange(3)[:, None], np.ones((3, 2))),
+            "net B": (np.zeros((3, 20)), np.full((3, 2), 0.25))}
+    fig, update = lec.live_circle_fit(t, np.sin(t), snaps, nets, kernel=(np.array([0, 10, 100]), np.ones((3, 20))))
+    live = widgets.live_plot(fig, update, step=widgets.selection_slider(snaps.tolist(), "step", value=50))
+    assert fig.axes[0].lines[1].get_ydata()[0] == 2.0 and "0.25" in fig.axes[0].get_title()
+    live.set(step=5)
+    assert fig.axes[0].lines[1].get_ydata()[0] == 1.0
+    with pytest.raises(ValueError, match="saved step"):
+        update(7)
+    plt.close(fig)
+
+    _, x = data.circle_points(32)
+    t_c, _ = data.circle_points(32)
+    t_plot, x_plot = data.circle_points(40)
+    modes = {b: lec.circle_modes(t_c, recursion.two_layer_relu_ntk(x, bias=b),
+                                 recursion.two_layer_relu_ntk(x_plot, x, bias=b), range(1, 10), lec.log_steps(1, 1000, 20))
+             for b in (0.0, 0.5)}
+    fig, update = lec.live_circle_modes(t_plot, modes, marks=(10, 1000))
+    live = widgets.live_plot(fig, update, k_low=widgets.selection_slider(list(range(1, 10)), "low", value=2),
+                             k_high=widgets.selection_slider(list(range(1, 10)), "high", value=5),
+                             bias=widgets.selection_slider([0.0, 0.5], "bias", value=0.5))
+    live.set(k_high=3, bias=0.0)
+    np.testing.assert_allclose(fig.axes[0].lines[1].get_ydata(), 1.0, atol=1e-9)  # odd k >= 3 stuck without bias
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), np.sin(2 * t_plot) + np.sin(3 * t_plot))
+    with pytest.raises(ValueError, match="precomputed"):
+        update(2, 12, 0.5)
     plt.close(fig)
