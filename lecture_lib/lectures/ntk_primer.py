@@ -6,8 +6,13 @@ Three measurements that the notebook plots and asserts on:
 * :func:`kernel_convergence` -- the empirical NTK
   ``Theta_w(x, x') = sum_p d f(x)/d theta_p d f(x')/d theta_p`` of a width-``w``
   network at initialisation against the analytic NTK ``Theta``: the relative
-  Frobenius error ``||Theta_w - Theta||_F / ||Theta||_F`` is
-  ``O(w^{-1/2})`` (fluctuations of an average over ``w`` units).
+  Frobenius error ``||Theta_w - Theta||_F / ||Theta||_F``.  Jacot et al.
+  (2018) prove the convergence ``Theta_w -> Theta``; the ``w^{-1/2}`` rate of
+  the fluctuations is the central limit theorem for one hidden layer (an
+  average over ``w`` i.i.d. units) and is computed for deep ReLU nets by
+  Hanin & Nica (2020: relative variance ~ depth / width); Arora et al. (2019)
+  give a non-asymptotic high-probability bound (width polynomial in
+  ``depth / error``).
 * :func:`lazy_training` -- full-batch gradient descent on a finite network
   next to the closed form of gradient descent for the *linearised* model with
   the analytic NTK (Lee et al. 2019)::
@@ -16,10 +21,16 @@ Three measurements that the notebook plots and asserts on:
 
   ``eta = train.kernel_lr(lr, n)`` because the network minimises
   ``1/(2n) sum_i (f(x_i) - y_i)^2``; ``f_0`` is the network's own output at
-  initialisation.  Also records how far the weights move
-  (:func:`layer_weight_changes`).
-* :func:`class_contrast` -- how much more similar a kernel finds two images of
-  the same class than of different classes (used for the CNTK vs FC figure).
+  initialisation.  The gap between the two is measured relative to the
+  learned change ``f_k - f_0`` (:func:`learned_change_gap`), not to ``f_k``,
+  which contains the random ``f_0`` that both share.  Also records how far
+  the weights move (:func:`layer_weight_changes`).
+* :func:`compare_kernels_on_splits` -- kernel regression with the CNTK and the
+  FC NTK on the same disjoint digit splits, for a paired comparison;
+  :func:`class_contrast` -- how much more similar a kernel finds two images of
+  the same class than of different classes (the CNTK vs FC heat maps).
+* :func:`angle_figure`, :func:`entries_figure`, :func:`training_figure` --
+  ``(fig, update)`` pairs for ``widgets.live_plot``.
 
 A 1-D regression toy on the unit circle, :func:`circle_task`, makes the
 predictions easy to plot against the angle.
@@ -31,7 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import data, kernels, krr, metrics, train
+from .. import data, kernels, krr, metrics, recursion, train
 from ..progress import progress as progress_bar
 from ..validation import (
     check_array, check_choice, check_int_sequence, check_same_length, check_scalar,
@@ -39,7 +50,9 @@ from ..validation import (
 
 __all__ = [
     "CircleTask", "circle_task", "KernelConvergence", "kernel_convergence",
-    "LazyRun", "lazy_training", "layer_weight_changes", "class_contrast",
+    "LazyRun", "lazy_training", "learned_change_gap", "layer_weight_changes", "class_contrast",
+    "SplitComparison", "compare_kernels_on_splits",
+    "angle_figure", "entries_figure", "training_figure",
 ]
 
 
@@ -164,6 +177,24 @@ def kernel_convergence(
 # --------------------------------------------------------------------------- #
 # Lazy training: the network follows the closed-form NTK dynamics
 # --------------------------------------------------------------------------- #
+def learned_change_gap(net: Any, ntk: Any) -> np.ndarray:
+    """``||net_k - ntk_k|| / ||ntk_k - f_0||`` per recorded step ``k`` (rows).
+
+    ``net`` and ``ntk`` are ``(R, m)`` outputs of the network and of the
+    closed form, started from the same ``f_0 = net[0] = ntk[0]``.  Dividing by
+    the *learned change* ``ntk_k - f_0`` (not by ``ntk_k``, which contains the
+    random ``f_0`` that both share) measures which fraction of what the model
+    learns the linear model gets wrong.  NaN where the change is 0 (step 0).
+    """
+    net = check_array(net, "net", ndim=2, dtype=np.float64)
+    ntk = check_array(ntk, "ntk", ndim=2, dtype=np.float64)
+    if net.shape != ntk.shape:
+        raise ValueError(f"net and ntk must have the same shape, got {net.shape} and {ntk.shape}")
+    diff = np.linalg.norm(net - ntk, axis=1)
+    change = np.linalg.norm(ntk - ntk[0], axis=1)
+    return np.where(change > 0, diff / np.where(change > 0, change, 1.0), np.nan)
+
+
 def layer_weight_changes(params0: Any, params1: Any) -> np.ndarray:
     """Per-layer ``||W1 - W0||_F / ||W0||_F`` for a ``stax.serial`` network.
 
@@ -193,8 +224,10 @@ class LazyRun(NamedTuple):
 
     ``steps`` (R,) recorded GD steps; ``net_test``/``ntk_test`` (R, m) network
     and closed-form predictions on the test inputs; ``net_train``/``ntk_train``
-    (R, n); ``gap`` (R,) relative gap ``||net - ntk|| / ||ntk||`` on the test
-    inputs; ``weight_change`` float ``||w_T - w_0|| / ||w_0||`` over all
+    (R, n); ``gap`` (R,) the part of the learned change that the closed form
+    misses, ``||net_k - ntk_k|| / ||ntk_k - f_0||`` on the test inputs (NaN at
+    step 0; see :func:`learned_change_gap`); ``weight_change`` float
+    ``||w_T - w_0|| / ||w_0||`` over all
     parameters; ``layer_changes`` (L+1,) per weight matrix;
     ``train_loss`` (R,).
     """
@@ -285,7 +318,7 @@ def lazy_training(
         ntk_train, ntk_test = krr.gd_dynamics_discrete(
             k_train, y_train, tr.step, k_test_train=k_test, lr=train.kernel_lr(lr, n),
             f0_train=net_train[0], f0_test=net_test[0])
-        gap = metrics.relative_error(net_test, ntk_test, axis=1)
+        gap = learned_change_gap(net_test, ntk_test)
         runs[w] = LazyRun(
             width=w, steps=tr.step, net_test=net_test, ntk_test=ntk_test,
             net_train=net_train, ntk_train=ntk_train, gap=gap,
@@ -319,3 +352,210 @@ def class_contrast(k: Any, labels: Any, center: bool = True) -> float:
     if not np.any(same & off) or not np.any(~same):
         raise ValueError("labels must contain at least two classes and a repeated class")
     return float(kn[same & off].mean() - kn[~same].mean())
+
+
+# --------------------------------------------------------------------------- #
+# Two kernels on the same disjoint splits (paired comparison)
+# --------------------------------------------------------------------------- #
+class SplitComparison(NamedTuple):
+    """Output of :func:`compare_kernels_on_splits`.
+
+    ``names`` (M,) kernel names; ``accuracy`` (S, M) test accuracy of kernel
+    regression per split and kernel; ``contrast`` (S, M) :func:`class_contrast`
+    of each train kernel; ``k_train`` (M, n, n) the train kernels of split 0
+    and ``labels`` (n,) its integer labels (for the heat maps).
+    """
+
+    names: tuple
+    accuracy: np.ndarray
+    contrast: np.ndarray
+    k_train: np.ndarray
+    labels: np.ndarray
+
+
+def compare_kernels_on_splits(
+    kernel_fns: dict,
+    x: Any,
+    y: Any,
+    n_splits: int,
+    n_train: int,
+    n_test: int,
+    seed: int = 0,
+    reg: float = 1e-6,
+    batch_size: int = 10,
+    progress: bool = True,
+) -> SplitComparison:
+    """Kernel regression with several kernels on the same ``n_splits`` disjoint splits.
+
+    The examples are cut into ``n_splits`` disjoint stratified splits of
+    ``n_train + n_test`` examples (no example is used in two splits, so the
+    splits are independent draws); on each split every kernel fits
+    ``krr.fit_predict`` to the centred one-hot targets ``y - 1/k`` and is
+    scored by test accuracy.  Because all kernels see the same splits, their
+    accuracies can be compared split by split (a paired comparison).
+
+    Args:
+      kernel_fns: ``name -> (kernel_fn, flatten)``: a stax ``kernel_fn`` and
+        whether it takes flattened inputs ``(n, H*W*C)`` (FC) instead of
+        images (CNN).
+      x: images ``(N, H, W, C)``; y: one-hot labels ``(N, k)``.
+      n_splits, n_train, n_test: ``n_splits * (n_train + n_test) <= N``.
+      seed: seed of the splits.
+      reg: ridge of :func:`lecture_lib.krr.fit_predict` (trace-scaled).
+      batch_size: ``nt.batch`` block size of :func:`lecture_lib.kernels.analytic_kernel`
+        (kernels in float64, fastest for CNTKs on CPU).
+      progress: progress bar over splits.
+
+    Returns:
+      :class:`SplitComparison`.
+    """
+    if not isinstance(kernel_fns, dict) or not kernel_fns:
+        raise TypeError("kernel_fns must be a non-empty dict name -> (kernel_fn, flatten)")
+    for name, v in kernel_fns.items():
+        if not (isinstance(v, tuple) and len(v) == 2 and callable(v[0]) and isinstance(v[1], bool)):
+            raise TypeError(f"kernel_fns[{name!r}] must be a (kernel_fn, flatten: bool) pair")
+    x = check_array(x, "x", ndim=4)
+    y = check_array(y, "y", ndim=2, dtype=np.float64)
+    check_same_length("x", x, "y", y)
+    check_scalar(n_splits, "n_splits", kind=int, min_value=1)
+    check_scalar(n_train, "n_train", kind=int, min_value=2)
+    check_scalar(n_test, "n_test", kind=int, min_value=1)
+    check_scalar(seed, "seed", kind=int, min_value=0)
+    if n_splits * (n_train + n_test) > x.shape[0]:
+        raise ValueError(f"n_splits * (n_train + n_test) must be <= {x.shape[0]} examples, "
+                         f"got {n_splits} * ({n_train} + {n_test})")
+    names = tuple(kernel_fns)
+    labels_all = y.argmax(1)
+    targets = y - 1.0 / y.shape[1]
+    free = np.arange(x.shape[0])
+    acc = np.zeros((n_splits, len(names)))
+    contrast = np.zeros((n_splits, len(names)))
+    k_first, labels_first = [], None
+    for s in progress_bar(range(n_splits), progress, desc="splits"):
+        tr, te = data.stratified_split(y[free], n_train, n_test, seed=seed * 1000 + s)
+        tr, te = free[tr], free[te]
+        free = np.setdiff1d(free, np.concatenate([tr, te]))
+        both = np.concatenate([tr, te])
+        for m, name in enumerate(names):
+            kfn, flatten = kernel_fns[name]
+            xs = x.reshape(len(x), -1) if flatten else x
+            k = kernels.analytic_kernel(kfn, xs[both], xs[tr], batch_size=batch_size, dtype="float64")
+            k_tr, k_te = k[:n_train], k[n_train:]
+            k_tr = 0.5 * (k_tr + k_tr.T)
+            pred = krr.fit_predict(k_tr, targets[tr], k_te, reg=reg)
+            acc[s, m] = metrics.accuracy(pred, y[te])
+            contrast[s, m] = class_contrast(k_tr, labels_all[tr])
+            if s == 0:
+                k_first.append(k_tr)
+                labels_first = labels_all[tr]
+    return SplitComparison(names, acc, contrast, np.stack(k_first), labels_first)
+
+
+# --------------------------------------------------------------------------- #
+# Figures that the notebook's widgets redraw (``widgets.live_plot(fig, update, ...)``)
+# --------------------------------------------------------------------------- #
+def angle_figure(gamma: Any):
+    """Kernel against the angle: ``(fig, update)``.
+
+    ``update(depth, activation, get, W_std, b_std)`` evaluates
+    :func:`lecture_lib.recursion.kernel_vs_angle` on ``gamma`` (closed form on a
+    few hundred angles: well under a millisecond) and moves the two curves:
+    the kernel value (left, limits follow the data) and ``k(gamma) / k(0)``
+    (right).
+    """
+    import matplotlib.pyplot as plt
+
+    gamma = check_array(gamma, "gamma", ndim=1, dtype=np.float64)
+    deg = np.degrees(gamma)
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    (raw,) = ax[0].plot(deg, 0 * deg, color="C0")
+    (norm,) = ax[1].plot(deg, 0 * deg, color="C0")
+    ax[0].set(xlabel="angle $\\gamma$ (degrees)", ylabel="kernel value")
+    ax[1].set(title="normalised by the value at $\\gamma=0$", xlabel="angle $\\gamma$ (degrees)",
+              ylabel="$k(\\gamma)/k(0)$", ylim=(-0.1, 1.05))
+    ax[1].axhline(0, color="0.7", lw=0.8)
+
+    def update(depth=2, activation="relu", get="ntk", W_std=2**0.5, b_std=0.0):
+        k = recursion.kernel_vs_angle(gamma, depth=depth, activation=activation, W_std=W_std,
+                                      b_std=b_std, get=get)
+        raw.set_ydata(k)
+        norm.set_ydata(k / k[0])
+        ax[0].set_title(f"{get.upper()}, {activation}, depth {depth}: "
+                        f"$k(\\pi) = {k[-1]:.3f}$")
+        ax[0].relim()
+        ax[0].autoscale_view()
+
+    return fig, update
+
+
+def entries_figure(conv: KernelConvergence):
+    """Empirical against analytic kernel entries: ``(fig, update)``.
+
+    Left: the width chosen by ``update(width)`` (one colour per seed, the
+    seed's relative error in the legend); right: the widest network, fixed,
+    for reference.  The diagonal is "empirical = analytic".
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(conv, KernelConvergence):
+        raise TypeError(f"conv must be a KernelConvergence, got {type(conv).__name__}")
+    lim = [conv.analytic.min() * 0.9, conv.analytic.max() * 1.1]
+    a = conv.analytic.ravel()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.4), sharey=True)
+    dots = []
+    for side, ax in enumerate(axes):
+        ax.plot(lim, lim, "k--", lw=1, label="empirical = analytic")
+        dots.append([ax.scatter(a, conv.empirical[-1, s].ravel(), s=8, alpha=0.6, color=f"C{s % 10}")
+                     for s in range(conv.errors.shape[1])])
+        ax.set(xlabel="analytic NTK $\\Theta(x_i,x_j)$", xlim=lim, ylim=lim)
+    axes[0].set_ylabel("empirical NTK $\\hat\\Theta_w(x_i,x_j)$")
+
+    def label(ax, i, sc):
+        for s, d in enumerate(sc):
+            d.set_label(f"seed {s}: error {conv.errors[i, s]:.2f}")
+        ax.set_title(f"Kernel entries, width {conv.widths[i]}")
+        ax.legend(fontsize=7, loc="upper left")
+
+    label(axes[1], len(conv.widths) - 1, dots[1])
+    axes[1].set_title(f"Kernel entries, width {conv.widths[-1]} (widest, fixed)")
+
+    def update(width):
+        i = list(conv.widths).index(width)
+        for s, d in enumerate(dots[0]):
+            d.set_offsets(np.column_stack([a, conv.empirical[i, s].ravel()]))
+        label(axes[0], i, dots[0])
+
+    return fig, update
+
+
+def training_figure(task: CircleTask, runs: dict, ylim: tuple = (-2.5, 2.5)):
+    """Network against closed form during training: ``(fig, update)``.
+
+    ``update(step, width)`` shows the recorded snapshot at the first recorded
+    step ``>= step`` of ``runs[width]`` (a :func:`lazy_training` result) and
+    its :func:`learned_change_gap` in the title.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(task, CircleTask):
+        raise TypeError(f"task must be a CircleTask, got {type(task).__name__}")
+    if not isinstance(runs, dict) or not runs:
+        raise TypeError("runs must be a non-empty dict width -> LazyRun")
+    deg = np.degrees(task.t_test)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    ax.plot(deg, task.y_test, color="0.7", label="target")
+    (net,) = ax.plot(deg, 0 * deg, lw=2.5, alpha=0.6, color="C0", label="network")
+    (ntk,) = ax.plot(deg, 0 * deg, "k--", label="closed-form NTK")
+    ax.plot(np.degrees(task.t_train), task.y_train, "ko", label="training points")
+    ax.set(xlabel="angle $t$ (degrees)", ylabel="output $f(x)$", ylim=ylim)
+    ax.legend(fontsize=8, loc="upper right", ncol=2)
+
+    def update(step, width):
+        r = runs[width]
+        k = min(int(np.searchsorted(r.steps, step)), len(r.steps) - 1)
+        net.set_ydata(r.net_test[k])
+        ntk.set_ydata(r.ntk_test[k])
+        gap = "n/a at step 0" if np.isnan(r.gap[k]) else f"{r.gap[k]:.3f}"
+        ax.set_title(f"width {width}, step {r.steps[k]}: gap / learned change {gap}")
+
+    return fig, update

@@ -6,7 +6,7 @@ import pytest
 
 import jax
 
-from lecture_lib import kernels, metrics
+from lecture_lib import kernels, metrics, recursion, widgets
 from lecture_lib.lectures import ntk_primer as lec
 
 
@@ -102,7 +102,7 @@ def test_lazy_training_exact_for_linear_model():
     assert r.net_test.shape == r.ntk_test.shape == (5, 9)
     np.testing.assert_allclose(r.net_test, r.ntk_test, atol=1e-5)
     np.testing.assert_allclose(r.net_train, r.ntk_train, atol=1e-5)
-    assert r.gap.max() < 1e-4
+    assert np.isnan(r.gap[0]) and np.nanmax(r.gap) < 1e-4
     k = kernels.analytic_kernel(kernels.fc(0, activation="identity", b_std=0.5)[2], task.x_train,
                                 dtype="float64")
     assert lr == pytest.approx(6 / np.linalg.eigvalsh(k)[-1])
@@ -113,9 +113,10 @@ def test_lazy_training_wide_relu_tracks_closed_form():
     runs, _ = lec.lazy_training(task.x_train, task.y_train, task.x_test, [16, 2048], depth=1,
                                 steps=100, record_every=25, progress=False)
     narrow, wide = runs[16], runs[2048]
-    assert wide.gap[0] == pytest.approx(0.0, abs=1e-6)   # same f0 by construction
-    assert wide.gap.max() < 0.1
-    assert wide.gap.max() < narrow.gap.max()
+    np.testing.assert_allclose(wide.net_test[0], wide.ntk_test[0], atol=1e-6)  # same f0
+    assert np.isnan(wide.gap[0])                                              # no change yet
+    assert np.nanmax(wide.gap) < 0.1
+    assert np.nanmax(wide.gap) < np.nanmax(narrow.gap)
     assert wide.train_loss[-1] < 0.05 * wide.train_loss[0]
     assert wide.weight_change < narrow.weight_change
     assert wide.layer_changes.shape == (2,)
@@ -177,3 +178,104 @@ def test_kernel_helpers_bad_input():
         lec.class_contrast(np.eye(3), np.array([0, 0, 0]), center=False)
     with pytest.raises(TypeError, match="center"):
         lec.class_contrast(np.eye(3), np.array([0, 0, 1]), center="yes")
+
+
+# --------------------------------------------------------------------------- learned-change gap
+def test_learned_change_gap_ignores_shared_f0():
+    f0 = np.array([5.0, -3.0, 4.0])
+    ntk = np.stack([f0, f0 + [1.0, 0.0, 0.0], f0 + [2.0, 0.0, 0.0]])
+    net = ntk + np.array([[0.0, 0, 0], [0.1, 0, 0], [0.0, 0.2, 0]])
+    gap = lec.learned_change_gap(net, ntk)
+    assert np.isnan(gap[0])
+    np.testing.assert_allclose(gap[1:], [0.1, 0.1])
+    # a larger shared f0 does not make the gap look smaller
+    np.testing.assert_allclose(lec.learned_change_gap(net + 100.0, ntk + 100.0)[1:], [0.1, 0.1])
+    with pytest.raises(ValueError, match="same shape"):
+        lec.learned_change_gap(net[:, :2], ntk)
+
+
+# --------------------------------------------------------------------------- exercise 1
+def test_relu_ntk_at_antipodes_negative_with_bias_depth_1():
+    """Exercise 1's solution: without bias Theta(pi) = 0 at depth 1; with b_std = 0.5 the
+    first-layer term Sigma^(0)(pi) * Sigma_dot^(1)(pi) < 0 outweighs Sigma^(1)(pi) > 0."""
+    g = np.array([0.0, np.pi])
+    assert recursion.kernel_vs_angle(g, depth=1)[1] == pytest.approx(0.0, abs=1e-12)
+    k = recursion.kernel_vs_angle(g, depth=1, b_std=0.5)
+    assert -0.1 < k[1] < 0
+
+
+# --------------------------------------------------------------------------- kernels on splits
+def _images(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 3
+    proto = rng.normal(size=(3, 4, 4, 1))
+    x = proto[labels] + 0.3 * rng.normal(size=(n, 4, 4, 1))
+    return x, np.eye(3)[labels]
+
+
+def test_compare_kernels_on_splits_shapes_and_pairing():
+    x, y = _images()
+    fc = kernels.fc(depth=1)[2]
+    res = lec.compare_kernels_on_splits({"a": (fc, True), "b": (fc, True)}, x, y, n_splits=3,
+                                        n_train=12, n_test=24, seed=1, progress=False)
+    assert res.names == ("a", "b")
+    assert res.accuracy.shape == res.contrast.shape == (3, 2)
+    # the same kernel on the same splits: identical, and well above chance on this easy task
+    np.testing.assert_array_equal(res.accuracy[:, 0], res.accuracy[:, 1])
+    assert res.accuracy.mean() > 0.8
+    assert res.k_train.shape == (2, 12, 12) and res.labels.shape == (12,)
+    np.testing.assert_allclose(res.k_train[0], res.k_train[0].T)
+    again = lec.compare_kernels_on_splits({"a": (fc, True)}, x, y, 3, 12, 24, seed=1, progress=False)
+    np.testing.assert_array_equal(again.accuracy[:, 0], res.accuracy[:, 0])
+
+
+def test_compare_kernels_on_splits_bad_input():
+    x, y = _images(30)
+    fc = kernels.fc(depth=1)[2]
+    with pytest.raises(TypeError, match="kernel_fns"):
+        lec.compare_kernels_on_splits({}, x, y, 1, 5, 5, progress=False)
+    with pytest.raises(TypeError, match="kernel_fns"):
+        lec.compare_kernels_on_splits({"a": fc}, x, y, 1, 5, 5, progress=False)
+    with pytest.raises(ValueError, match="n_splits"):
+        lec.compare_kernels_on_splits({"a": (fc, True)}, x, y, 4, 5, 5, progress=False)
+    with pytest.raises(ValueError, match="x"):
+        lec.compare_kernels_on_splits({"a": (fc, True)}, x.reshape(30, -1), y, 1, 5, 5, progress=False)
+
+
+# --------------------------------------------------------------------------- live figures
+def test_angle_figure_moves_with_controls():
+    g = np.linspace(0, np.pi, 31)
+    fig, update = lec.angle_figure(g)
+    live = widgets.live_plot(fig, update, depth=(0, 4, 1), activation=["relu", "erf"], get=["ntk", "nngp"],
+                             W_std=(0.5, 2.5, 0.05), b_std=(0.0, 1.0, 0.05))
+    live.set(depth=1, b_std=0.5)
+    raw, norm = fig.axes[0].lines[0], fig.axes[1].lines[0]
+    ref = recursion.kernel_vs_angle(g, depth=1, b_std=0.5)
+    np.testing.assert_allclose(raw.get_ydata(), ref)
+    np.testing.assert_allclose(norm.get_ydata(), ref / ref[0])
+    assert "depth 1" in fig.axes[0].get_title()
+    assert live.png[:4] == b"\x89PNG"
+
+
+def test_entries_and_training_figures_move_with_controls():
+    task = lec.circle_task(6, 20, seed=0)
+    conv = lec.kernel_convergence(task.x_train, [8, 64], seeds=2, depth=1, progress=False)
+    fig, update = lec.entries_figure(conv)
+    live = widgets.live_plot(fig, update, width=widgets.selection_slider([8, 64], "width"))
+    live.set(width=64)
+    np.testing.assert_allclose(fig.axes[0].collections[0].get_offsets()[:, 1], conv.empirical[1, 0].ravel())
+    assert "width 64" in fig.axes[0].get_title()
+    runs, _ = lec.lazy_training(task.x_train, task.y_train, task.x_test, [8, 64], depth=1, steps=20,
+                                record_every=10, progress=False)
+    fig, update = lec.training_figure(task, runs)
+    live = widgets.live_plot(fig, update, step=widgets.selection_slider([0, 10, 20], "step"),
+                             width=widgets.selection_slider([8, 64], "width"))
+    live.set(step=10, width=8)
+    net, ntk = fig.axes[0].lines[1], fig.axes[0].lines[2]
+    np.testing.assert_allclose(net.get_ydata(), runs[8].net_test[1])
+    np.testing.assert_allclose(ntk.get_ydata(), runs[8].ntk_test[1])
+    assert "step 10" in fig.axes[0].get_title()
+    with pytest.raises(TypeError, match="conv"):
+        lec.entries_figure(None)
+    with pytest.raises(TypeError, match="runs"):
+        lec.training_figure(task, {})
