@@ -2,8 +2,9 @@
 
 Starts ``--busy`` CPU-bound background processes (``python -c "while True: pass"``), then executes
 one notebook ``--runs`` times through one of the routes a notebook takes in this project, killing a
-run that exceeds ``--timeout`` seconds (counted as a hang), and prints a table of runs, hangs and
-times.  The busy loops and every process a run started are killed at the end.
+run whose runner and kernel sit idle for ``--stall`` seconds (a hang) or that exceeds ``--timeout``
+seconds (a timeout: still computing, i.e. only slow), and prints a table of runs, hangs, timeouts
+and times.  The busy loops and every process a run started are killed at the end.
 
 Usage (from the repository root)::
 
@@ -13,6 +14,7 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/hang_reproducer.py --route lab --runs 4  # a JupyterLab server
     .venv/bin/python benchmarks/hang_reproducer.py --slowdown --busy 2   # every notebook,
                                                                           # alone vs loaded
+    .venv/bin/python benchmarks/hang_reproducer.py --blas-bench --runs 2  # OpenBLAS threads
 
 Routes
     nbconvert  ``jupyter nbconvert --to notebook --execute`` (nbclient; the issue's reproducer),
@@ -201,8 +203,8 @@ def tree_cpu_s(pid: int, seen: dict[int, float]) -> float:
 def one_run(args: argparse.Namespace, nb: Path, workdir: Path, log: Path) -> dict:
     """One execution.  A hang: runner + kernel(s) used under 2% of a core over the last
     ``--stall`` seconds (every cell of these notebooks computes: a run that makes progress uses
-    far more, even on a loaded machine; idle processes use ~0.1%), or the run exceeds
-    ``--timeout``."""
+    far more, even on a loaded machine; idle processes use ~0.1%).  A timeout: the run exceeds
+    ``--timeout`` while still computing."""
     import resource
 
     env = child_env(args, workdir)
@@ -224,7 +226,7 @@ def one_run(args: argparse.Namespace, nb: Path, workdir: Path, log: Path) -> dic
             old = [c for (ts, c) in samples if ts <= now - args.stall]
             stalled = bool(old) and samples[-1][1] - old[-1] < IDLE_CPU_FRACTION * args.stall
             if stalled or now - t0 > args.timeout:
-                status = "hang"
+                status = "hang" if stalled else "timeout"
                 if args.diagnose:
                     diagnose(args, proc.pid, log)
                 kill_tree(proc.pid)
@@ -394,6 +396,56 @@ async def _lab_execute(port: int, token: str, kid: str, cells: list[str]) -> int
 
 
 # --------------------------------------------------------------------------- #
+# Thread pools: multi-threaded BLAS vs one thread, under the same load
+# --------------------------------------------------------------------------- #
+BLAS_BENCH = r"""
+import json, resource, time
+import numpy as np, jax, jax.numpy as jnp, jax.scipy.linalg as jsl
+jax.config.update("jax_enable_x64", True)
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF); return r.ru_utime + r.ru_stime
+a = np.random.default_rng(0).normal(size=(800, 800)); k = a @ a.T + 800 * np.eye(800); kj = jnp.asarray(k)
+jnp.linalg.eigh(kj)[0].block_until_ready()  # compile outside the timing
+out = {}
+for name, fn in [("numpy eigh + solve 800x800 x4", lambda: [(np.linalg.eigh(k), np.linalg.solve(k, a))
+                                                           for _ in range(4)]),
+                 ("jax eigh + solve 800x800 x4", lambda: [(jnp.linalg.eigh(kj)[0].block_until_ready(),
+                                                          jsl.solve(kj, kj[:, :10], assume_a="pos").block_until_ready())
+                                                         for _ in range(4)])]:
+    w, c = time.perf_counter(), cpu(); fn(); out[name] = (time.perf_counter() - w, cpu() - c)
+print("BLAS_BENCH " + json.dumps(out))
+"""
+
+
+def blas_bench(args: argparse.Namespace) -> int:
+    """numpy's and jax's CPU linalg (both OpenBLAS) with the default threads and with one,
+    alternating ``--runs`` times, with ``--busy`` loops running."""
+    busy = start_busy(args.busy)
+    rows = []
+    try:
+        time.sleep(1)
+        for _ in range(args.runs):
+            for label, extra in (("default", {}), ("OPENBLAS_NUM_THREADS=1", {"OPENBLAS_NUM_THREADS": "1"})):
+                env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+                r = subprocess.run([sys.executable, "-c", BLAS_BENCH], env={**env, **extra},
+                                   capture_output=True, text=True, timeout=args.timeout)
+                line = [ln for ln in r.stdout.splitlines() if ln.startswith("BLAS_BENCH ")]
+                if not line:
+                    print(r.stderr[-2000:], file=sys.stderr)
+                    return 1
+                rows.append((label, json.loads(line[-1][len("BLAS_BENCH "):])))
+                print(label, rows[-1][1], file=sys.stderr, flush=True)
+    finally:
+        stop(busy)
+    print(f"# BLAS threads, busy loops {args.busy}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print("| workload | threads | wall (s) | CPU (s) |\n|---|---|---:|---:|")
+    for label, res in rows:
+        for name, (w, c) in res.items():
+            print(f"| {name} | {label} | {w:.1f} | {c:.1f} |")
+    return 0
+
+
+# --------------------------------------------------------------------------- #
 # Driver
 # --------------------------------------------------------------------------- #
 def fmt_times(times: list[float]) -> str:
@@ -418,6 +470,7 @@ def reproduce(args: argparse.Namespace, nb: Path, work: Path) -> dict:
     ok = [r["wall_s"] for r in rows if r["status"] == "ok"]
     ok_cpu = [r["cpu_s"] for r in rows if r["status"] == "ok"]
     return {"runs": len(rows), "hangs": sum(r["status"] == "hang" for r in rows),
+            "timeouts": sum(r["status"] == "timeout" for r in rows),
             "errors": sum(r["status"].startswith("error") for r in rows), "ok_times": ok,
             "ok_cpu": ok_cpu, "rows": rows}
 
@@ -463,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--slowdown", action="store_true",
                     help="every notebook once alone and once with --busy loops; report the ratio")
     ap.add_argument("--only", help="with --slowdown: glob of notebook names (e.g. '0[23]_*')")
+    ap.add_argument("--blas-bench", action="store_true",
+                    help="numpy/jax linalg with default vs one OpenBLAS thread under --busy loops")
     ap.add_argument("--_worker", nargs=2, metavar=("ROUTE", "NOTEBOOK"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args._worker:
@@ -474,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
         return nbclient_worker(Path(target), args.client)
     if args.busy < 0 or args.runs < 1 or args.timeout <= 0:
         ap.error("--busy >= 0, --runs >= 1 and --timeout > 0 please")
+    if args.blas_bench:
+        return blas_bench(args)
     nb = args.notebook.expanduser().resolve()
     header = (f"# busy loops {args.busy}, route {args.route}, hang = idle for {args.stall:.0f} s "
               f"(or over {args.timeout:.0f} s), "
@@ -503,10 +560,12 @@ def main(argv: list[str] | None = None) -> int:
         res = reproduce(args, nb, work)
         print(header)
         rec = [r["recovered"] for r in res["rows"] if r["recovered"] is not None]
-        print("| notebook | route | runs | hangs | errors | ok wall min / median / max (s) "
-              "| ok CPU min / median / max (s) | recovered by poll slices |")
-        print("|---|---|---:|---:|---:|---|---|---|")
-        print(f"| {nb.stem} | {args.route} | {res['runs']} | {res['hangs']} | {res['errors']} | "
+        print("| notebook | route | runs | hangs | timeouts | errors "
+              "| ok wall min / median / max (s) | ok CPU min / median / max (s) "
+              "| recovered by poll slices |")
+        print("|---|---|---:|---:|---:|---:|---|---|---|")
+        print(f"| {nb.stem} | {args.route} | {res['runs']} | {res['hangs']} | {res['timeouts']} | "
+              f"{res['errors']} | "
               f"{fmt_times(res['ok_times'])} | {fmt_times(res['ok_cpu'])} | "
               f"{', '.join(map(str, rec)) if rec else '-'} |")
         print(f"load after {os.getloadavg()[0]:.1f}")
@@ -519,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
                 if r["status"].startswith("error"):
                     tail = (work / f"{nb.stem}-run{i}.log").read_text(errors="replace")
                     print(f"--- run {i} ---\n" + "\n".join(tail.splitlines()[-15:]), file=sys.stderr)
-        return 0 if res["hangs"] == res["errors"] == 0 else 1
+        return 0 if res["hangs"] == res["timeouts"] == res["errors"] == 0 else 1
 
 
 if __name__ == "__main__":

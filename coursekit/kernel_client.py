@@ -14,7 +14,8 @@ The bug (jupyter_client 8.x + pyzmq's asyncio sockets; seen with nbclient, i.e. 
     mimic of an ``ipywidgets.Output`` widget syncs its state back to the kernel (a ``comm_msg``)
     for every output the widget receives (``interact`` redraws, ``lecture_lib.widgets``).
     Whether the execute reply arrives just before that send is timing: on a quiet machine it
-    (almost) never does; with two busy loops on two cores notebook 03 hung in 3 of 3 runs.
+    (almost) never does; on a loaded one (two busy loops on two cores) notebook 03 hung in 3 of
+    4 runs, always at its first ``live_plot`` cell (``benchmarks/hang_results.md``).
     Upstream: jupyter/jupyter_client PR #1059 (open, unmerged) discusses the shadow send.
 
 The cure (this module)
@@ -24,10 +25,14 @@ The cure (this module)
     ``get_msg`` waits in slices of :data:`POLL_SLICE_S` seconds; each new slice checks
     ``ZMQ_EVENTS`` before it sleeps, so any other lost wake-up costs at most one slice instead
     of the cell timeout.  A message found only when a slice ended is counted in
-    :data:`RECOVERED` (debug log): with the re-arm in place that should (almost) never happen.
+    :data:`RECOVERED` (debug log).  That count is an upper bound of lost wake-ups: on a loaded
+    CPU a wake-up that the event loop handles late, just after a slice's end, counts too
+    (notebook 03 under load: 1-4 per run with the re-arm in place, each costing at most
+    :data:`POLL_SLICE_S`).
 
 Used by: ``coursekit.execute`` (the notebook tests, the site, the handouts),
-``benchmarks/run_benchmarks.py`` and ``benchmarks/seed_sweep.py`` (their nbclient worker),
+``benchmarks/run_benchmarks.py`` (``notebook_kernel_manager_class``; ``benchmarks/seed_sweep.py``
+runs that worker), ``benchmarks/hang_reproducer.py`` (``--without-fix``: the stock client),
 ``jupyter nbconvert --execute`` with ``jupyter_config/`` on ``JUPYTER_CONFIG_PATH``
 (``jupyter_config/jupyter_nbconvert_config.py``; ``make lectures`` sets it, so JupyterLab's
 terminals have it).  JupyterLab itself is not affected: jupyter_server talks to kernels through
@@ -37,8 +42,12 @@ blocking client (``zmq_poll``, level-triggered): not affected either.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
 import typing as t
+import uuid
 from queue import Empty
 
 import zmq
@@ -105,8 +114,33 @@ class EdgeSafeAsyncKernelManager(AsyncKernelManager):
     """``AsyncKernelManager`` whose ``client()`` is an :class:`EdgeSafeAsyncKernelClient`.
 
     Pass it to nbclient: ``NotebookClient(nb, kernel_manager_class=EdgeSafeAsyncKernelManager)``.
+
+    With ``transport = "ipc"`` and no connection file (nbclient starts kernels without one),
+    jupyter_client names the sockets ``kernel-ipc-<n>`` *relative to the current directory*; the
+    kernel runs in the notebook's directory, the client in another, so they never meet ("Kernel
+    didn't respond in 60 seconds").  Here the connection file, and so the sockets next to it, go
+    to a short private (0700) directory made for this kernel (removed with it).  TCP, the default
+    for nbclient here (``jupyter_config/jupyter_server_config.py``'s IPC setting is read only by
+    Jupyter servers, which give every kernel an absolute connection file), is unchanged.
     """
+
+    _private_dir: str | None = None
 
     @default("client_factory")
     def _client_factory_default(self) -> type:
         return EdgeSafeAsyncKernelClient
+
+    @default("ip")
+    def _ip_default(self) -> str:
+        if self.transport == "ipc" and not self.connection_file:
+            self._private_dir = tempfile.mkdtemp(prefix="ck-kernel-", dir="/tmp")  # mode 0700
+            self.connection_file = os.path.join(self._private_dir, f"kernel-{uuid.uuid4()}.json")
+        return super()._ip_default()
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart and self._private_dir:
+            shutil.rmtree(self._private_dir, ignore_errors=True)
+            self._private_dir = None
+
+    cleanup_resources = _async_cleanup_resources  # an async manager's is the coroutine itself

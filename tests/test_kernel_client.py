@@ -124,3 +124,23 @@ def test_every_nbclient_route_uses_the_edge_safe_client():
 
     config = PyFileConfigLoader("jupyter_nbconvert_config.py", path=str(REPO / "jupyter_config")).load_config()
     assert config.NotebookClient.kernel_manager_class is kcm.EdgeSafeAsyncKernelManager
+
+
+def test_ipc_without_connection_file_gets_absolute_private_sockets():
+    """nbclient starts kernels without a connection file; over IPC jupyter_client would then name
+    the sockets ``kernel-ipc-<n>`` relative to the current directory, and a kernel started in the
+    notebook's directory never meets its client ("Kernel didn't respond in 60 seconds")."""
+    import os
+    import stat
+
+    km = kcm.EdgeSafeAsyncKernelManager(transport="ipc")
+    try:
+        assert os.path.isabs(km.ip)
+        folder = os.path.dirname(km.ip)
+        assert os.path.dirname(km.connection_file) == folder
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+        assert len(f"{km.ip}-{65535}") <= 103  # a UNIX socket path (macOS' limit; Linux 107)
+    finally:
+        asyncio.run(km.cleanup_resources())
+    assert not os.path.exists(folder)
+    assert kcm.EdgeSafeAsyncKernelManager().ip == "127.0.0.1"  # TCP: unchanged
