@@ -1,4 +1,4 @@
-"""Inductive bias of convolutions: two provable FC-vs-CONV separations.
+r"""Inductive bias of convolutions: two provable FC-vs-CONV separations.
 
 Lecture module of ``notebooks/01_inductive_bias.ipynb``.
 
@@ -10,52 +10,212 @@ Lecture module of ``notebooks/01_inductive_bias.ipynb``.
    Gram matrix ``G = (1/P) sum_p x_p x_p^T``: a linear model in 3 features,
    ``O(1)`` samples whatever ``d = 2P``.  Any *orthogonally equivariant*
    learner (an FC net from a Gaussian init trained by GD, the rotation-invariant
-   FC NTK regression) needs ``Omega(d^2)`` samples.
-   :func:`channel_norm_task`, :func:`channel_cnn`, :func:`gd_learning_curve`
-   (the GD core of :mod:`lecture_lib.train`, vmapped over seeds and sizes),
-   :func:`krr_learning_curve`,
-   :func:`channel_task_curves` (the three learners at once),
-   :func:`samples_needed`, :func:`random_rotation`.
+   FC NTK regression) needs ``Omega(d^2)`` samples; they also prove a gap for
+   *permutation-equivariant* learners (Adam or AdaGrad from an i.i.d. init), with an
+   ``Omega(d)`` lower bound.
+   :func:`channel_norm_task`, :func:`channel_cnn`, :func:`fc_net`,
+   :func:`gd_learning_curve` (the GD core of :mod:`lecture_lib.train`, vmapped over
+   seeds and sizes by :func:`gd_runs`), :func:`krr_learning_curve`,
+   :func:`channel_task_curves` (the three learners at once), :func:`samples_needed`,
+   :func:`random_rotation`, :func:`random_permutation`, :func:`equivariance_check`.
 
 2. **Computational separation** (Malach, Shalev-Shwartz, ICLR 2021).  A
    ``k``-pattern on ``x in {-1, +1}^n`` is ``f(x) = g(x_{j*}, ..., x_{j*+k-1})``
    for some ``g: {+-1}^k -> {+-1}`` and an (unknown) window position ``j*``.
    The CNN ``h(x) = sum_j <u^(j), sigma(W x_{j:j+k} + b)>`` with Theorem 4's
    initialisation ``W in {+-1/k}^{q x k}``, ``b = 1/k - 1``, ``u = 0`` learns it
-   with GD; each filter is the indicator of one pattern (a column of the
-   truth table), and ``q`` random filters must cover all ``2^k`` patterns (coupon
-   collector; the theorem asks ``q > 2^(k+3) log(2^k / delta)``).
-   :func:`k_pattern_task`, :func:`kpattern_cnn`, :func:`filter_truth_table`,
+   with GD; each filter is the indicator of one pattern (a column of the truth
+   table).  The proof asks every pattern to get at least half its expected share
+   ``q / 2^(k+1)`` of the ``q`` filters: a Chernoff bound per pattern
+   (``P(N_z <= mu/2) <= exp(-mu/8)``, ``mu = q / 2^k``) and a union bound over the
+   ``2^k`` patterns give ``q > 2^(k+3) log(2^k / delta)``; mere coverage (every
+   count >= 1, the coupon collector) needs only ``2^k log(2^k / delta)``.
+   :func:`k_pattern_task`, :func:`kpattern_cnn`, :func:`kpattern_runs`,
+   :func:`filter_truth_table`, :func:`pattern_index`, :func:`pattern_counts`,
    :func:`coupon_collector_times`, :func:`coverage_probability`,
-   :func:`filters_needed`, :func:`exact_filters_needed`, :func:`union_bound`,
-   :func:`filters_bound`, :func:`theorem4_bound`, :func:`theorem4_lr`.
+   :func:`min_count_samples`, :func:`min_count_probability`, :func:`filters_needed`,
+   :func:`exact_filters_needed`, :func:`union_bound`, :func:`filters_bound`,
+   :func:`coverage_failure_bound`, :func:`half_share_failure_bound`,
+   :func:`theorem4_bound`, :func:`theorem4_lr`.
 
-Plots for the notebook's widgets: :func:`plot_learning_curves`,
-:func:`plot_coverage`, :func:`plot_theorem4`.
+Figures (static and for :func:`lecture_lib.widgets.live_plot`):
+:func:`plot_learning_curves`, :func:`learning_curve_figure`, :func:`plot_need`,
+:func:`plot_kpattern_steps`, :func:`kpattern_steps_figure`, :func:`plot_kpattern_vs_n`, :func:`min_count_figure`,
+:func:`theorem4_figure`.
 """
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import kernels, krr, metrics, train
+from .. import kernels, krr, metrics, precision, train
 from ..progress import progress as progress_bar
-from ..validation import check_array, check_rng, check_same_length, check_scalar
+from ..validation import (
+    check_array, check_choice, check_int_sequence, check_rng, check_same_length, check_scalar,
+)
 
 __all__ = [
-    "channel_norm_task", "channel_task_curves", "CNN_LABEL", "FC_GD_LABEL", "FC_NTK_LABEL", "channel_cnn", "gd_learning_curve", "krr_learning_curve",
-    "samples_needed", "random_rotation", "k_pattern_task", "parity", "kpattern_cnn",
-    "filter_truth_table", "pattern_index", "coupon_collector_times",
-    "coverage_probability", "filters_needed", "filters_bound", "union_bound",
-    "theorem4_bound", "theorem4_lr", "exact_filters_needed", "plot_learning_curves",
-    "plot_coverage", "plot_theorem4",
+    # GD runs
+    "Runs", "gd_runs",
+    # part 1
+    "channel_norm_task", "channel_cnn", "fc_net", "Curve", "gd_learning_curve",
+    "krr_learning_curve", "samples_needed", "CNN_LABEL", "FC_GD_LABEL", "FC_NTK_LABEL",
+    "ChannelCurves", "channel_task_curves", "sample_need", "random_rotation",
+    "random_permutation", "Equivariance", "equivariance_check",
+    # part 2
+    "parity", "k_pattern_task", "pattern_index", "kpattern_cnn", "KPatternRuns", "kpattern_runs",
+    "filter_truth_table", "pattern_counts", "coupon_collector_times",
+    "coverage_probability", "min_count_samples", "min_count_probability", "filters_needed",
+    "exact_filters_needed", "union_bound", "filters_bound", "coverage_failure_bound",
+    "half_share_failure_bound", "theorem4_bound", "theorem4_lr",
+    # figures
+    "plot_learning_curves", "learning_curve_figure", "plot_need", "plot_kpattern_steps", "kpattern_steps_figure",
+    "plot_kpattern_vs_n", "min_count_figure", "theorem4_figure",
 ]
+
+
+# --------------------------------------------------------------------------- #
+# GD runs: many (configuration, seed) trainings in one compiled call
+# --------------------------------------------------------------------------- #
+class Runs(NamedTuple):
+    """Full-batch trainings of ``C`` configurations x ``S`` seeds, recorded at ``R`` steps.
+
+    Attributes:
+      step: ``(R,)`` GD steps done at each record.
+      train_acc: ``(R, C, S)`` sign agreement on the (masked) training rows.
+      test_acc: ``(R, C, S)`` sign agreement on the configuration's test set.
+      test_outputs: ``(C, S, M)`` test outputs at the last step.
+    A run whose outputs are not finite (diverged) has ``nan`` accuracies from then on.
+    """
+
+    step: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+    test_outputs: np.ndarray
+
+
+@functools.lru_cache(maxsize=32)
+def _gd_machine(apply_fn: Callable, optimizer: str, lr: float):
+    """jit(vmap over configurations of vmap over seeds) of GD steps, evaluation and outputs.
+
+    The steps are :func:`lecture_lib.train.run` on the (row-masked) mean squared loss
+    ``L = 1/(2 sum m_i) sum_i m_i (f(x_i) - y_i)^2``; ``start``/``stop`` are traced, so
+    every chunk of steps and every call with the same shapes share one compilation.
+    """
+    obj = train.objective(train.make_model(apply_fn), "mse", "mean")
+    opt = train.optimizer(optimizer, lr)
+    opt_init, _, get_params = opt
+
+    def advance(state, p0, x, y, mask, start, stop):
+        return train.run(obj, opt, state, train.Problem(p0, x, y, mask), start, stop)[0]
+
+    def evaluate(state, x, y, mask, xt, yt):
+        p = get_params(state)
+        f, ft = apply_fn(p, x)[:, 0], apply_fn(p, xt)[:, 0]
+        ok = jnp.all(jnp.isfinite(f)) & jnp.all(jnp.isfinite(ft))
+        train_acc = jnp.sum(mask * (f * y > 0)) / jnp.sum(mask)
+        test_acc = jnp.mean(ft * yt > 0)
+        return jnp.where(ok, train_acc, jnp.nan), jnp.where(ok, test_acc, jnp.nan), ft
+
+    seeds = jax.vmap(advance, in_axes=(0, 0, 0, 0, 0, None, None))
+    advance_all = jax.jit(jax.vmap(seeds, in_axes=(0, 0, 0, 0, 0, None, None)))
+    ev_seeds = jax.vmap(evaluate, in_axes=(0, 0, 0, 0, None, None))
+    evaluate_all = jax.jit(jax.vmap(ev_seeds, in_axes=(0, 0, 0, 0, 0, 0)))
+    init_all = jax.jit(jax.vmap(jax.vmap(opt_init)))
+    return init_all, advance_all, evaluate_all
+
+
+def gd_runs(
+    apply_fn: Callable,
+    params: Any,
+    x: Any,
+    y: Any,
+    x_test: Any,
+    y_test: Any,
+    *,
+    lr: float,
+    steps: int,
+    optimizer: str = "gd",
+    mask: Any = None,
+    record_steps: Sequence[int] | None = None,
+    progress: bool = False,
+) -> Runs:
+    """Train ``C x S`` copies of a one-output network by full-batch GD (or Adam) in one call.
+
+    Every copy minimises the mean squared loss on its own data with
+    :func:`lecture_lib.train.run` (the library's GD core), all of them vmapped and
+    compiled once; accuracies are recorded at ``record_steps``.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n, 1)``.
+      params: initial parameters, every leaf with leading axes ``(C, S)``.
+      x: ``(C, S, N, ...)`` training inputs; y: ``(C, S, N)`` labels in ``{-1, +1}``.
+      x_test: ``(C, M, ...)``; y_test: ``(C, M)`` (one test set per configuration).
+      lr, steps: step size and number of steps.
+      optimizer: ``"gd"`` or ``"adam"`` (full batch both).
+      mask: ``(C, S, N)`` row weights in ``{0, 1}`` (``None``: all rows), e.g. the first
+        ``N_c`` rows for training-set size ``N_c`` (several sizes, one compilation).
+      record_steps: increasing steps ``<= steps`` to record (default: ``[steps]``).
+      progress: ``tqdm.auto`` bar over the record steps.
+
+    Returns:
+      :class:`Runs`.
+    """
+    if not callable(apply_fn):
+        raise TypeError(f"apply_fn must be callable, got {type(apply_fn).__name__}")
+    optimizer = check_choice(optimizer, "optimizer", ("gd", "adam"))
+    check_scalar(lr, "lr", min_value=0, strict_min=True)
+    check_scalar(steps, "steps", kind=int, min_value=1)
+    x = check_array(x, "x", min_ndim=4)
+    y = check_array(y, "y", ndim=3)
+    x_test = check_array(x_test, "x_test", ndim=x.ndim - 1)
+    y_test = check_array(y_test, "y_test", ndim=2)
+    c, s, n = x.shape[:3]
+    if y.shape != (c, s, n):
+        raise ValueError(f"y must have shape {(c, s, n)} (configurations, seeds, rows), got {y.shape}")
+    if x_test.shape[0] != c or y_test.shape != x_test.shape[:2] or x_test.shape[2:] != x.shape[3:]:
+        raise ValueError(f"x_test must be ({c}, M, {', '.join(map(str, x.shape[3:]))}) and y_test ({c}, M), "
+                         f"got {x_test.shape} and {y_test.shape}")
+    if not np.all(np.isin(y, (-1, 1))) or not np.all(np.isin(y_test, (-1, 1))):
+        raise ValueError("y and y_test must hold labels in {-1, +1}")
+    if mask is None:
+        mask = np.ones((c, s, n), dtype=x.dtype)
+    mask = check_array(mask, "mask", ndim=3)
+    if mask.shape != (c, s, n) or np.any(mask.sum(axis=-1) <= 0):
+        raise ValueError(f"mask must have shape {(c, s, n)} with at least one row per run, got {mask.shape}")
+    for leaf in jax.tree_util.tree_leaves(params):
+        if jnp.shape(leaf)[:2] != (c, s):
+            raise ValueError(f"every leaf of params must have leading axes {(c, s)}, got {jnp.shape(leaf)}")
+    rec = [steps] if record_steps is None else check_int_sequence(
+        record_steps, "record_steps", min_value=1, increasing=True)
+    if rec[-1] > steps:
+        raise ValueError(f"record_steps must be <= steps={steps}, got {rec[-1]}")
+
+    init_all, advance_all, evaluate_all = _gd_machine(apply_fn, optimizer, float(lr))
+    dtype = x.dtype
+    xj, yj, mj = jnp.asarray(x), jnp.asarray(y, dtype), jnp.asarray(mask, dtype)
+    xtj, ytj = jnp.asarray(x_test), jnp.asarray(y_test, dtype)
+    p0 = jax.tree_util.tree_map(jnp.asarray, params)
+    state = init_all(p0)
+    train_acc, test_acc = [], []
+    done, ft = 0, None
+    for target in progress_bar(rec, progress, desc=f"{optimizer} ({c}x{s} runs)"):
+        state = advance_all(state, p0, xj, yj, mj, done, target)
+        done = target
+        tr, te, ft = evaluate_all(state, xj, yj, mj, xtj, ytj)
+        train_acc.append(np.asarray(tr, dtype=float))
+        test_acc.append(np.asarray(te, dtype=float))
+    train_acc, test_acc = np.stack(train_acc), np.stack(test_acc)
+    # once diverged, always diverged (NaN outputs stay NaN, but say it explicitly)
+    bad = np.cumsum(np.isnan(train_acc) | np.isnan(test_acc), axis=0) > 0
+    train_acc[bad], test_acc[bad] = np.nan, np.nan
+    return Runs(np.asarray(rec), train_acc, test_acc, np.asarray(ft, dtype=float))
 
 
 # --------------------------------------------------------------------------- #
@@ -121,12 +281,36 @@ def channel_cnn(channels: int = 8) -> tuple[Callable, Callable]:
     return init_fn, apply_fn
 
 
+@functools.lru_cache(maxsize=None)
+def fc_net(width: int) -> tuple[Callable, Callable, Callable]:
+    """One-hidden-layer ReLU net ``x -> Dense(width) -> relu -> Dense(1)`` (NTK parameterisation).
+
+    :func:`lecture_lib.kernels.fc` with ``depth=1``, ``W_std = sqrt(2)``, no bias: the
+    first layer computes ``sqrt(2/d) W x`` with ``W ~ N(0, 1)`` i.i.d., so a rotation
+    ``U`` of the inputs is absorbed by ``W -> W U^T``, which has the same law (the net
+    trained by GD is orthogonally equivariant).  Cached per width, so jit-compiled
+    training loops are reused across calls.
+
+    Returns:
+      the stax triple ``(init_fn, apply_fn, kernel_fn)``; params
+      ``[(W1 (d, width), b1), (), (W2 (width, 1), b2)]``.
+    """
+    check_scalar(width, "width", kind=int, min_value=1)
+    return kernels.fc(depth=1, width=width)
+
+
 def random_rotation(d: int, seed: Any = 0) -> np.ndarray:
     """Haar-random orthogonal matrix ``U`` of shape ``(d, d)`` (QR with sign fix)."""
     check_scalar(d, "d", kind=int, min_value=1)
     a = check_rng(seed).standard_normal((d, d))
     qmat, r = np.linalg.qr(a)
     return qmat * np.sign(np.diag(r))[None, :]
+
+
+def random_permutation(d: int, seed: Any = 0) -> np.ndarray:
+    """Uniformly random ``d x d`` permutation matrix ``P`` (``(P x)_i = x_{pi(i)}``)."""
+    check_scalar(d, "d", kind=int, min_value=1)
+    return np.eye(d)[check_rng(seed).permutation(d)]
 
 
 def _check_sizes(sizes: Any, n: int) -> np.ndarray:
@@ -161,23 +345,18 @@ def _size_groups(sizes: np.ndarray, ratio: float = 8.0) -> list[list[int]]:
     return groups
 
 
-@functools.lru_cache(maxsize=16)
-def _gd_runner(apply_fn: Callable, lr: float, steps: int) -> Callable:
-    """jit(vmap over masks (sizes) of vmap over seeds) of a full GD run -> test outputs.
+class Curve(NamedTuple):
+    """A learning curve: ``sizes (m,)``, ``test_acc`` and ``train_acc`` ``(m, seeds)``
+    (``train_acc`` is ``None`` for a learner that interpolates by construction)."""
 
-    The run is :func:`lecture_lib.train.run` on the masked mean MSE; the mask selects the
-    first ``N`` rows of a padded training set, so all sizes of a group share one compilation.
-    """
-    obj = train.objective(train.make_model(apply_fn), "mse", "mean")
-    opt = train.optimizer("gd", lr)
-    opt_init, _, get_params = opt
+    sizes: np.ndarray
+    test_acc: np.ndarray
+    train_acc: np.ndarray | None = None
 
-    def one_run(p, xb, yb, mask, xt):
-        state, _ = train.run(obj, opt, opt_init(p), train.Problem(p, xb, yb, mask), 0, steps)
-        return apply_fn(get_params(state), xt)[:, 0]
-
-    over_seeds = jax.vmap(one_run, in_axes=(0, 0, 0, None, None))
-    return jax.jit(jax.vmap(over_seeds, in_axes=(None, None, None, 0, None)))
+    def mean(self) -> np.ndarray:
+        """Test accuracy averaged over seeds (NaN runs left out), ``(m,)``."""
+        acc = np.asarray(self.test_acc, dtype=float)
+        return acc if acc.ndim == 1 else np.nanmean(acc, axis=1)
 
 
 def gd_learning_curve(
@@ -194,19 +373,19 @@ def gd_learning_curve(
     seed: int = 0,
     progress: bool = True,
     group_ratio: float = 8.0,
-) -> np.ndarray:
-    """Test accuracy of a network trained by full-batch GD on ``N`` examples.
+) -> Curve:
+    """Test and training accuracy of a network trained by full-batch GD on ``N`` examples.
 
     For each ``N`` in ``sizes`` and each seed ``s < n_seeds``: initialise with
     ``init_fn(jax.random.PRNGKey(seed + s))`` (i.i.d. Gaussian for stax layers),
     train on the rows ``x[s M : s M + N]`` (``M = max(sizes)``: independent
     training sets per seed, nested across sizes) with ``steps`` steps of plain
     GD, step ``lr``, on ``L = 1/(2N) sum_i (f(x_i) - y_i)^2`` (the normalisation
-    of :mod:`lecture_lib.losses`), and measure the test accuracy.  Plain
+    of :mod:`lecture_lib.losses`), and measure the accuracies.  Plain
     GD from an i.i.d. Gaussian init is orthogonally equivariant for an FC net
     (Li et al., 2021).
 
-    Implementation: sizes within a factor ``group_ratio`` of each other are
+    Implementation (:func:`gd_runs`): sizes within a factor ``group_ratio`` of each other are
     padded to the largest of them and trained together in one ``vmap`` (masked
     loss): one compilation per group instead of one per size, at the price of
     computing on the padding (raise ``group_ratio`` for cheap models).
@@ -224,8 +403,8 @@ def gd_learning_curve(
       group_ratio: see above, ``>= 1``.
 
     Returns:
-      ``(len(sizes), n_seeds)`` test accuracies (sign agreement); a diverged
-      run (non-finite output) gets ``nan``.
+      :class:`Curve` with ``(len(sizes), n_seeds)`` accuracies; a diverged run
+      (non-finite output) gets ``nan``.
     """
     x, y, x_test, y_test = _check_xy(x, y, x_test, y_test)
     check_scalar(n_seeds, "n_seeds", kind=int, min_value=1)
@@ -238,19 +417,20 @@ def gd_learning_curve(
     shape = (1,) + x.shape[1:]
     keys = jnp.stack([jax.random.PRNGKey(seed + s) for s in range(n_seeds)])
     params0 = jax.vmap(lambda k: init_fn(k, shape)[1])(keys)
-    xt = jnp.asarray(x_test)
-    run = _gd_runner(apply_fn, float(lr), int(steps))
-    out = np.empty((len(sizes), n_seeds))
+    test_acc = np.empty((len(sizes), n_seeds))
+    train_acc = np.empty((len(sizes), n_seeds))
     for group in progress_bar(_size_groups(sizes, group_ratio), progress, desc="GD training"):
-        width = int(sizes[group].max())
+        c, width = len(group), int(sizes[group].max())
         xb = np.stack([x[s * m_max:s * m_max + width] for s in range(n_seeds)])
         yb = np.stack([y[s * m_max:s * m_max + width] for s in range(n_seeds)])
         masks = (np.arange(width)[None, :] < sizes[group][:, None]).astype(x.dtype)
-        f = np.asarray(run(params0, jnp.asarray(xb), jnp.asarray(yb), jnp.asarray(masks), xt))
-        finite = np.all(np.isfinite(f), axis=-1)              # (group, seeds); diverged: NaN
-        acc = metrics.accuracy(np.where(finite[..., None], f, 0.0)[..., None], y_test)
-        out[group] = np.where(finite, acc, np.nan)
-    return out
+        runs = gd_runs(
+            apply_fn, jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (c,) + a.shape), params0),
+            np.broadcast_to(xb, (c,) + xb.shape), np.broadcast_to(yb, (c,) + yb.shape),
+            np.broadcast_to(x_test, (c,) + x_test.shape), np.broadcast_to(y_test, (c,) + y_test.shape),
+            lr=lr, steps=steps, mask=np.broadcast_to(masks[:, None, :], (c, n_seeds, width)))
+        test_acc[group], train_acc[group] = runs.test_acc[-1], runs.train_acc[-1]
+    return Curve(sizes, test_acc, train_acc)
 
 
 def krr_learning_curve(
@@ -330,72 +510,187 @@ def samples_needed(sizes: Any, accuracy: Any, threshold: float = 0.75) -> float:
 
 
 CNN_LABEL = "CNN: 1x1 conv, z², avg pool (GD)"
-FC_GD_LABEL = "FC net, Gaussian init (plain GD)"
-FC_NTK_LABEL = "FC NTK regression (rotation invariant)"
+FC_GD_LABEL = "FC net, Gaussian init (GD)"
+FC_NTK_LABEL = "FC NTK regression (infinite width)"
+
+
+class ChannelCurves(NamedTuple):
+    """The three learners' :class:`Curve` on :func:`channel_norm_task` at one ``d = 2P``
+    (``cnn`` / ``fc_gd`` are ``None`` when skipped)."""
+
+    d: int
+    cnn: Curve | None
+    fc_gd: Curve | None
+    fc_ntk: Curve
+
+    def items(self) -> list[tuple[str, Curve]]:
+        """``[(label, curve), ...]`` of the learners present, in plotting order."""
+        return [(lab, c) for lab, c in ((CNN_LABEL, self.cnn), (FC_GD_LABEL, self.fc_gd),
+                                        (FC_NTK_LABEL, self.fc_ntk)) if c is not None]
 
 
 def channel_task_curves(
     pixels: int,
+    *,
     fc_sizes: Sequence[int],
     cnn_sizes: Sequence[int],
-    krr_sizes: Sequence[int] | None = None,
-    n_test: int = 1000,
-    cnn_seeds: int = 8,
+    krr_sizes: Sequence[int],
+    n_test: int,
+    seeds: int,
+    fc_width: int,
+    fc_lr: float,
+    fc_steps: int,
+    cnn_channels: int,
+    cnn_lr: float,
+    cnn_steps: int,
     cnn: bool = True,
     fc_gd: bool = True,
-    fc_width: int = 64,
-    fc_lr: float = 2.0,
-    fc_steps: int = 200,
-    cnn_channels: int = 8,
-    cnn_lr: float = 0.2,
-    cnn_steps: int = 200,
     seed: int = 0,
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+) -> ChannelCurves:
     """Sample-complexity curves of the three learners on :func:`channel_norm_task`.
 
-    * CNN (:func:`channel_cnn`) trained by GD, ``cnn_seeds`` independent
-      (data, init) draws per size (``cnn=False`` skips it);
-    * FC net (one hidden ReLU layer of ``fc_width``, NTK parameterisation,
-      Gaussian init) trained by plain GD, one draw per size (``fc_gd=False``
-      skips it);
-    * kernel regression with the FC NTK (infinite width, ``reg = 1e-6``).
+    * CNN (:func:`channel_cnn` with ``cnn_channels`` filters) and FC net
+      (:func:`fc_net` of ``fc_width``) trained by full-batch GD on the mean squared loss
+      (:func:`gd_learning_curve`), the same number ``seeds`` of independent
+      (training set, init) draws per size for both (``cnn=False`` / ``fc_gd=False`` skip them);
+    * kernel regression with the FC net's NTK (infinite width, trained to
+      convergence; ``reg = 1e-6``), one training set.
+
+    All hyperparameters are keyword arguments without defaults, so a notebook states them.
 
     Args:
       pixels: pixels per channel (``d = 2 * pixels``).
-      fc_sizes, cnn_sizes: training-set sizes for the FC net and the CNN.
-      krr_sizes: sizes for the kernel regression (default ``fc_sizes``).
+      fc_sizes, cnn_sizes, krr_sizes: training-set sizes per learner.
       n_test: test-set size.
-      seed: data seed; the test set uses ``seed + 1``.
+      seed: data seed (training pool); the test set uses ``seed + 1``.
 
     Returns:
-      ``{label: (sizes, accuracies)}`` with the labels :data:`CNN_LABEL`
-      (accuracies ``(m, cnn_seeds)``), :data:`FC_GD_LABEL` (``(m, 1)``) and
-      :data:`FC_NTK_LABEL` (``(m,)``).
+      :class:`ChannelCurves`.
     """
     check_scalar(pixels, "pixels", kind=int, min_value=1)
+    check_scalar(seeds, "seeds", kind=int, min_value=1)
     fc_sizes = np.asarray(fc_sizes, dtype=int)
     cnn_sizes = np.asarray(cnn_sizes, dtype=int)
-    krr_sizes = fc_sizes if krr_sizes is None else np.asarray(krr_sizes, dtype=int)
-    pool = int(max(fc_sizes.max(), krr_sizes.max(), cnn_seeds * cnn_sizes.max()))
+    krr_sizes = np.asarray(krr_sizes, dtype=int)
+    pool = int(max(seeds * fc_sizes.max(), krr_sizes.max(), seeds * cnn_sizes.max()))
     x, y = channel_norm_task(pool, pixels, seed=seed)
     xt, yt = channel_norm_task(n_test, pixels, seed=seed + 1)
     xf, xtf = x.reshape(pool, -1), xt.reshape(n_test, -1)
-    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    cnn_curve = fc_curve = None
     if cnn:
         c_init, c_apply = channel_cnn(cnn_channels)
-        out[CNN_LABEL] = (cnn_sizes, gd_learning_curve(
-            c_init, c_apply, x, y, xt, yt, cnn_sizes, cnn_lr, cnn_steps, n_seeds=cnn_seeds,
-            seed=seed, progress=False, group_ratio=float(cnn_sizes.max())))
-    f_init, f_apply, f_kernel = kernels.fc(depth=1, width=fc_width)
+        cnn_curve = gd_learning_curve(
+            c_init, c_apply, x, y, xt, yt, cnn_sizes, cnn_lr, cnn_steps, n_seeds=seeds,
+            seed=seed, progress=False, group_ratio=float(cnn_sizes.max()))
+    f_init, f_apply, f_kernel = fc_net(fc_width)
     if fc_gd:
-        out[FC_GD_LABEL] = (fc_sizes, gd_learning_curve(
-            f_init, f_apply, xf, y, xtf, yt, fc_sizes, fc_lr, fc_steps, n_seeds=1,
-            seed=seed, progress=False))
+        fc_curve = gd_learning_curve(
+            f_init, f_apply, xf, y, xtf, yt, fc_sizes, fc_lr, fc_steps, n_seeds=seeds,
+            seed=seed, progress=False)
     n_k = int(krr_sizes.max())
     k_train = kernels.analytic_kernel(f_kernel, xf[:n_k], dtype="float64")
     k_test = kernels.analytic_kernel(f_kernel, xtf, xf[:n_k], dtype="float64")
-    out[FC_NTK_LABEL] = (krr_sizes, krr_learning_curve(k_train, y[:n_k], k_test, yt, krr_sizes))
-    return out
+    ntk = Curve(krr_sizes, krr_learning_curve(k_train, y[:n_k], k_test, yt, krr_sizes))
+    return ChannelCurves(2 * pixels, cnn_curve, fc_curve, ntk)
+
+
+def sample_need(curves: Sequence[ChannelCurves], label: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(d, N_needed)`` of one learner over several :class:`ChannelCurves` (``inf`` where
+    the seed-averaged accuracy never reaches ``threshold`` on the grid)."""
+    ds, need = [], []
+    for cc in curves:
+        curve = dict(cc.items()).get(label)
+        if curve is not None:
+            ds.append(cc.d)
+            need.append(samples_needed(curve.sizes, curve.mean(), threshold))
+    return np.asarray(ds), np.asarray(need, dtype=float)
+
+
+class Equivariance(NamedTuple):
+    """Predictions of FC nets trained on transformed inputs (:func:`equivariance_check`).
+
+    Attributes:
+      optimizers, transforms: the row and column names.
+      max_diff: ``(len(optimizers), len(transforms))``: ``max_i |f(x_i) - f_T(T x_i)|`` over
+        the test set, ``f`` trained on ``(x_j, y_j)`` from ``W``, ``f_T`` on ``(T x_j, y_j)``
+        from the transformed init ``W T^T``.
+      scale: ``(len(optimizers),)`` ``max_i |f(x_i)|``.
+      test_acc: ``(len(optimizers), 1 + len(transforms))`` test accuracy on the original and on
+        each transformed task.
+    """
+
+    optimizers: tuple[str, ...]
+    transforms: tuple[str, ...]
+    max_diff: np.ndarray
+    scale: np.ndarray
+    test_acc: np.ndarray
+
+
+def equivariance_check(
+    x: Any,
+    y: Any,
+    x_test: Any,
+    y_test: Any,
+    transforms: Mapping[str, Any],
+    *,
+    width: int,
+    steps: int,
+    lrs: Mapping[str, float],
+    seed: int = 0,
+) -> Equivariance:
+    """Is training an FC net equivariant under rotations / permutations of the inputs?
+
+    For each optimizer (``"gd"``, ``"adam"``) and each orthogonal ``T`` (``d x d``): train
+    :func:`fc_net` ``(width)`` from ``W`` on ``(x_i, y_i)`` and from ``W T^T`` on
+    ``(T x_i, y_i)`` (a coupling: ``W T^T`` has the law of ``W``, i.i.d. Gaussian), full
+    batch, in float64, and compare the predictions ``f(x)`` and ``f_T(T x)`` on the test set.
+    GD commutes with every orthogonal ``T`` (the gradient of the first layer rotates along),
+    Adam only with permutations (and sign flips): it rescales each coordinate by its own
+    ``sqrt(v_i)``, and ``(T g)^2 != T (g^2)`` for a rotation.
+
+    Args:
+      x: ``(n, d)``, y: ``(n,)`` in ``{-1, +1}``; x_test, y_test: ``(m, d)``, ``(m,)``.
+      transforms: ``{name: (d, d) orthogonal matrix}``.
+      width, steps: network width and number of full-batch steps.
+      lrs: ``{optimizer: lr}`` for the optimizers to compare.
+      seed: init seed.
+
+    Returns:
+      :class:`Equivariance`.
+    """
+    x, y, x_test, y_test = _check_xy(x, y, x_test, y_test)
+    if x.ndim != 2:
+        raise ValueError(f"x must be (n, d), got shape {x.shape}")
+    d = x.shape[1]
+    names = tuple(transforms)
+    mats = []
+    for name in names:
+        t = check_array(transforms[name], f"transforms[{name!r}]", ndim=2, dtype=np.float64)
+        if t.shape != (d, d) or not np.allclose(t @ t.T, np.eye(d), atol=1e-10):
+            raise ValueError(f"transforms[{name!r}] must be a {d}x{d} orthogonal matrix")
+        mats.append(t)
+    if not lrs:
+        raise ValueError("lrs must name at least one optimizer, e.g. {'gd': 1.0}")
+    init_fn, apply_fn, _ = fc_net(width)
+    with precision.x64():
+        _, p = init_fn(jax.random.PRNGKey(seed), (1, d))
+        p = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), p)
+        (w1, b1), relu_params, last = p
+        params = [p] + [[(jnp.asarray(t) @ w1, b1), relu_params, last] for t in mats]  # W T^T (x @ W layout)
+        params = jax.tree_util.tree_map(lambda *a: jnp.stack(a)[:, None], *params)  # (C, 1, ...)
+        xs = np.stack([x.astype(np.float64)] + [x @ t.T for t in mats])[:, None]
+        xts = np.stack([x_test.astype(np.float64)] + [x_test @ t.T for t in mats])
+        c = len(mats) + 1
+        ys = np.broadcast_to(y.astype(np.float64), (c, 1, len(y)))
+        yts = np.broadcast_to(y_test.astype(np.float64), (c, len(y_test)))
+        diffs, scales, accs = [], [], []
+        for opt, lr in lrs.items():
+            runs = gd_runs(apply_fn, params, xs, ys, xts, yts, lr=lr, steps=steps, optimizer=opt)
+            out = runs.test_outputs[:, 0]                                     # (C, m)
+            diffs.append(np.abs(out[1:] - out[0]).max(axis=1))
+            scales.append(np.abs(out[0]).max())
+            accs.append(runs.test_acc[-1, :, 0])
+    return Equivariance(tuple(lrs), names, np.asarray(diffs), np.asarray(scales), np.asarray(accs))
 
 
 # --------------------------------------------------------------------------- #
@@ -460,6 +755,7 @@ def pattern_index(z: Any) -> np.ndarray:
     return ((z > 0).astype(np.int64) * weights).sum(axis=-1)
 
 
+@functools.lru_cache(maxsize=None)
 def kpattern_cnn(n: int, k: int, q: int) -> tuple[Callable, Callable]:
     """Malach & Shalev-Shwartz's CNN ``h(x) = sum_j <u^(j), relu(W x_{j:j+k} + b)>``.
 
@@ -469,7 +765,7 @@ def kpattern_cnn(n: int, k: int, q: int) -> tuple[Callable, Callable]:
 
     Theorem 4 initialisation (``init_fn(key)``): ``W ~ U{+-1/k}^{q x k}``,
     ``u = 0``.  Then ``relu(w . z + b) = (1/k) 1[z = k w]``: each filter is the
-    indicator of one pattern.
+    indicator of one pattern.  Cached per ``(n, k, q)`` (jit reuse).
 
     Returns:
       ``init_fn(key) -> params = (W, u)`` and ``apply_fn(params, x) -> (m, 1)``
@@ -480,6 +776,9 @@ def kpattern_cnn(n: int, k: int, q: int) -> tuple[Callable, Callable]:
     check_scalar(q, "q", kind=int, min_value=1)
     b = 1.0 / k - 1.0
     n_win = n - k + 1
+    # window j is x[j:j+k]: unfolding the windows and one matmul is faster on CPU than
+    # lax.conv_general_dilated for these shapes
+    windows = np.arange(n_win)[:, None] + np.arange(k)[None, :]
 
     def init_fn(key):
         w = jax.random.rademacher(key, (q, k), dtype=jnp.float32) / k
@@ -487,13 +786,156 @@ def kpattern_cnn(n: int, k: int, q: int) -> tuple[Callable, Callable]:
 
     def apply_fn(params, x):
         w, u = params
-        pre = jax.lax.conv_general_dilated(
-            x[:, :, None], w.T[:, None, :], (1,), "VALID",
-            dimension_numbers=("NHC", "HIO", "NHC"))          # (m, n_win, q)
+        m = x.shape[0]
+        pre = (x[:, windows].reshape(m * n_win, k) @ w.T).reshape(m, n_win * q)  # the convolution
         h = jax.nn.relu(pre + b)
-        return jnp.einsum("mjq,jq->m", h, u)[:, None]
+        return (h @ u.reshape(n_win * q))[:, None]
 
     return init_fn, apply_fn
+
+
+@functools.lru_cache(maxsize=None)
+def _masked_kpattern_apply(n: int, k: int, q: int) -> Callable:
+    """``apply_fn`` of :func:`kpattern_cnn` ``(n, k, q)`` for inputs ``(m, n, 2)``: channel 0 the
+    bits, channel 1 a 0/1 validity mask; the features of a window with any invalid bit are 0."""
+    b = 1.0 / k - 1.0
+    n_win = n - k + 1
+    windows = np.arange(n_win)[:, None] + np.arange(k)[None, :]
+
+    def apply_fn(params, x):
+        w, u = params
+        m = x.shape[0]
+        bits, valid = x[..., 0], x[..., 1]
+        pre = (bits[:, windows].reshape(m * n_win, k) @ w.T).reshape(m, n_win, q)
+        keep = jnp.prod(valid[:, windows], axis=-1)[..., None]            # (m, n_win, 1)
+        h = (jax.nn.relu(pre + b) * keep).reshape(m, n_win * q)
+        return (h @ u.reshape(n_win * q))[:, None]
+
+    return apply_fn
+
+
+class KPatternRuns(NamedTuple):
+    """Training runs on ``k``-parities of several input lengths (:func:`kpattern_runs`).
+
+    Attributes:
+      learner: ``"cnn"`` or ``"fc"``; ``n``: ``(C,)`` input lengths; ``position``: ``(C,)``
+      window starts ``j*``; ``n_train``: training-set size; ``n_params``: ``(C,)``;
+      ``step``: ``(R,)``; ``train_acc``, ``test_acc``: ``(R, C, S)`` over ``S`` seeds
+      (independent training sets and inits).
+    """
+
+    learner: str
+    n: np.ndarray
+    position: np.ndarray
+    n_train: int
+    n_params: np.ndarray
+    step: np.ndarray
+    train_acc: np.ndarray
+    test_acc: np.ndarray
+
+
+def kpattern_runs(
+    learner: str,
+    ns: Sequence[int],
+    n_train: int,
+    *,
+    k: int,
+    lr: float,
+    steps: int,
+    record_steps: Sequence[int],
+    n_test: int,
+    seeds: int,
+    q: int | None = None,
+    width: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+) -> KPatternRuns:
+    """Train the CNN (``q`` filters) or an FC net (``width``) on the ``k``-parity, by full-batch GD.
+
+    For each input length ``n`` a window position ``j*`` is drawn (uniform, from ``seed``);
+    each of the ``seeds`` runs has its own ``n_train`` training examples and init, all share
+    an ``n_test`` test set per ``n``.  The loss is the mean squared loss, the step ``lr``.
+
+    * ``"cnn"``: :func:`kpattern_cnn` ``(n, k, q)`` with Theorem 4's init (the same ``W`` for
+      every ``n`` of a seed).  All ``n`` are trained in one compiled call: inputs are
+      padded to ``n_max`` and the features of the windows overlapping the padding are masked
+      to 0, which makes the padded net compute and train exactly like the net on ``n`` bits.
+    * ``"fc"``: :func:`fc_net` ``(width)`` (i.i.d. Gaussian init, permutation equivariant).
+      All ``n`` are trained in one compiled call: inputs are zero-padded to ``n_max`` and
+      scaled by ``sqrt(n_max / n)``, which makes the padded net compute exactly what the
+      net on ``n`` inputs computes (first layer ``sqrt(2/n_max) W x_pad = sqrt(2/n) W_{:n} x``)
+      and get exactly its gradients.
+
+    Returns:
+      :class:`KPatternRuns`.
+    """
+    learner = check_choice(learner, "learner", ("cnn", "fc"))
+    ns = np.asarray(check_int_sequence(ns, "ns", min_value=k), dtype=int)
+    check_scalar(n_train, "n_train", kind=int, min_value=1)
+    check_scalar(k, "k", kind=int, min_value=1)
+    check_scalar(n_test, "n_test", kind=int, min_value=1)
+    check_scalar(seeds, "seeds", kind=int, min_value=1)
+    check_scalar(seed, "seed", kind=int, min_value=0)
+    if learner == "cnn":
+        check_scalar(q, "q", kind=int, min_value=1)
+    else:
+        check_scalar(width, "width", kind=int, min_value=1)
+    positions = np.array([int(np.random.default_rng([seed, int(n), 7]).integers(0, n - k + 1)) for n in ns])
+    data = []
+    for n, j in zip(ns, positions):
+        xs, ys = zip(*(k_pattern_task(n_train, int(n), k, int(j), seed=np.random.default_rng([seed, int(n), s]))
+                       for s in range(seeds)))
+        xt, yt = k_pattern_task(n_test, int(n), k, int(j), seed=np.random.default_rng([seed, int(n), 10**6]))
+        data.append((np.stack(xs), np.stack(ys), xt, yt))
+    keys = [jax.random.PRNGKey(seed * 1000 + s) for s in range(seeds)]
+
+    def stack(trees):
+        return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *trees)
+
+    n_max = int(ns.max())
+    if learner == "cnn":
+        # One compiled call for all n: the inputs are padded to n_max and carry a second
+        # channel that is 1 on the real bits; _masked_kpattern_apply zeroes the features of
+        # every window that overlaps the padding, so their read-out gets no gradient (and stays
+        # 0) and W gets none from them: the padded net computes, and is trained exactly like,
+        # the net on n bits (checked in the tests).
+        init_fn, _ = kpattern_cnn(n_max, k, int(q))
+        apply_fn = _masked_kpattern_apply(n_max, k, int(q))
+
+        def pad2(a, n):
+            bits = np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, n_max - n)])
+            valid = np.broadcast_to((np.arange(n_max) < n).astype(a.dtype), bits.shape)
+            return np.stack([bits, valid], axis=-1)
+
+        xs = np.stack([pad2(d[0], n) for n, d in zip(ns, data)]).astype(np.float32)
+        ys = np.stack([d[1] for d in data])
+        xts = np.stack([pad2(d[2], n) for n, d in zip(ns, data)]).astype(np.float32)
+        yts = np.stack([d[3] for d in data])
+        params = stack([stack([init_fn(key) for key in keys]) for _ in ns])
+        runs = gd_runs(apply_fn, params, xs, ys, xts, yts, lr=lr, steps=steps,
+                       record_steps=record_steps, progress=progress)
+        step, train_acc, test_acc = runs.step, runs.train_acc, runs.test_acc
+        n_params = [q * k + (n - k + 1) * q for n in ns]
+    else:
+        init_fn, apply_fn, _ = fc_net(int(width))
+        pad = lambda a, n: np.pad(a * np.sqrt(n_max / n), [(0, 0)] * (a.ndim - 1) + [(0, n_max - n)])  # noqa: E731
+        xs = np.stack([pad(d[0], n) for n, d in zip(ns, data)]).astype(np.float32)
+        ys = np.stack([d[1] for d in data])
+        xts = np.stack([pad(d[2], n) for n, d in zip(ns, data)]).astype(np.float32)
+        yts = np.stack([d[3] for d in data])
+        per_n = []
+        for n in ns:   # the init of the net on n inputs, padded with unused rows
+            trees = []
+            for key in keys:
+                _, p = init_fn(key, (1, int(n)))
+                (w1, b1), relu_params, last = p
+                trees.append([(jnp.pad(w1, ((0, n_max - int(n)), (0, 0))), b1), relu_params, last])
+            per_n.append(stack(trees))
+        runs = gd_runs(apply_fn, stack(per_n), xs, ys, xts, yts, lr=lr, steps=steps,
+                       record_steps=record_steps, progress=progress)
+        step, train_acc, test_acc = runs.step, runs.train_acc, runs.test_acc
+        n_params = [width * (n + 2) + 1 for n in ns]
+    return KPatternRuns(learner, ns, positions, int(n_train), np.asarray(n_params), step, train_acc, test_acc)
 
 
 def filter_truth_table(w: Any, patterns: Any = None) -> np.ndarray:
@@ -517,6 +959,12 @@ def filter_truth_table(w: Any, patterns: Any = None) -> np.ndarray:
     if patterns.shape[1] != k:
         raise ValueError(f"patterns must have {k} columns like w, got {patterns.shape}")
     return np.maximum(patterns @ w.T + 1.0 / k - 1.0, 0.0)
+
+
+def pattern_counts(w: Any) -> np.ndarray:
+    """``N_z``: the number of filters of ``w`` ``(q, k)`` matching each pattern ``z``, ``(2^k,)``."""
+    w = check_array(w, "w", ndim=2)
+    return np.bincount(pattern_index(w), minlength=2 ** w.shape[1])
 
 
 def coupon_collector_times(k: int, trials: int, seed: Any = 0) -> np.ndarray:
@@ -584,6 +1032,56 @@ def coverage_probability(q: Any, k: int) -> np.ndarray:
     return full[q_arr]
 
 
+def min_count_samples(k: int, q: Any, trials: int, seed: Any = 0) -> np.ndarray:
+    """Simulated ``min_z N_z``: the fewest filters any of the ``2^k`` patterns gets among ``q``.
+
+    Theorem 4's ``q`` filters are i.i.d. uniform over the ``2^k`` patterns, so the counts
+    ``(N_z)_z`` are multinomial ``(q; 2^-k, ..., 2^-k)``; each trial draws them once per ``q``.
+
+    Args:
+      k: pattern length.
+      q: int array ``(m,)`` of filter numbers ``>= 0``.
+      trials: initialisations per ``q``.
+
+    Returns:
+      ``(m, trials)`` int array (``>= 1`` means all patterns covered; the proof of
+      Theorem 4 uses ``>= q / 2^(k+1)``).
+    """
+    check_scalar(k, "k", kind=int, min_value=1, max_value=16)
+    check_scalar(trials, "trials", kind=int, min_value=1)
+    q_arr = check_array(q, "q", ndim=1, dtype=None)
+    if not np.issubdtype(q_arr.dtype, np.integer) or np.any(q_arr < 0):
+        raise ValueError("q must hold non-negative integers")
+    rng = check_rng(seed)
+    p = np.full(2**k, 2.0**-k)
+    return np.stack([rng.multinomial(int(qq), p, size=trials).min(axis=1) for qq in q_arr])
+
+
+def min_count_probability(q: int, k: int, m: int) -> float:
+    """Exact ``P(min_z N_z >= m)`` for ``q`` filters over ``2^k`` patterns (multinomial).
+
+    Dynamic programme over the patterns: given ``r`` filters left for the last ``j``
+    patterns, the next pattern's count is ``Binomial(r, 1/j)``.  Cost ``O(2^k q^2)``:
+    meant for ``q`` up to a few thousand.
+    """
+    from scipy.stats import binom
+
+    check_scalar(k, "k", kind=int, min_value=1, max_value=12)
+    check_scalar(q, "q", kind=int, min_value=0)
+    check_scalar(m, "m", kind=int, min_value=0)
+    patterns = 2**k
+    r = np.arange(q + 1)
+    ok = (r >= m).astype(float)                         # one pattern left: it gets all r
+    for j in range(2, patterns + 1):                    # j patterns left
+        pmf = binom.pmf(r[None, :], r[:, None], 1.0 / j)  # [r, c]: P(next count = c | r left)
+        nxt = np.zeros(q + 1)
+        for rr in range(q + 1):
+            c = np.arange(m, rr + 1)
+            nxt[rr] = np.dot(pmf[rr, c], ok[rr - c])
+        ok = nxt
+    return float(ok[q])
+
+
 def filters_needed(times: Any, delta: float) -> int:
     """Empirical ``(1 - delta)``-quantile of coupon-collector times.
 
@@ -597,23 +1095,49 @@ def filters_needed(times: Any, delta: float) -> int:
     return int(srt[max(idx, 0)])
 
 
-def filters_bound(k: Any, delta: Any) -> np.ndarray:
-    """Theorem 4's filter count ``2^(k+3) log(2^k / delta)`` (natural log)."""
+def _check_k_delta(k, delta):
     k = np.asarray(k, dtype=float)
     delta = np.asarray(delta, dtype=float)
     if np.any(k < 1) or np.any(delta <= 0) or np.any(delta >= 1):
         raise ValueError("k must be >= 1 and delta in (0, 1)")
+    return k, delta
+
+
+def filters_bound(k: Any, delta: Any) -> np.ndarray:
+    """Theorem 4's filter count ``2^(k+3) log(2^k / delta)`` (natural log): the ``q`` at which
+    :func:`half_share_failure_bound` equals ``delta``."""
+    k, delta = _check_k_delta(k, delta)
     return 2.0 ** (k + 3) * np.log(2.0**k / delta)
 
 
 def union_bound(k: Any, delta: Any) -> np.ndarray:
-    """``2^k log(2^k / delta)``: enough filters by the union bound
-    ``2^k (1 - 2^-k)^q <= 2^k exp(-q / 2^k) <= delta``."""
-    k = np.asarray(k, dtype=float)
-    delta = np.asarray(delta, dtype=float)
-    if np.any(k < 1) or np.any(delta <= 0) or np.any(delta >= 1):
-        raise ValueError("k must be >= 1 and delta in (0, 1)")
+    """``2^k log(2^k / delta)``: enough filters to cover every pattern w.p. ``1 - delta`` by the
+    union bound ``2^k (1 - 2^-k)^q <= 2^k exp(-q / 2^k) <= delta``."""
+    k, delta = _check_k_delta(k, delta)
     return 2.0**k * np.log(2.0**k / delta)
+
+
+def coverage_failure_bound(q: Any, k: Any) -> np.ndarray:
+    """Union bound on ``P(some pattern has no filter)``: ``2^k (1 - 2^-k)^q``."""
+    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
+    if np.any(q < 0) or np.any(k < 1):
+        raise ValueError("q must be >= 0 and k >= 1")
+    return 2.0**k * (1.0 - 2.0**-k) ** q
+
+
+def half_share_failure_bound(q: Any, k: Any) -> np.ndarray:
+    """Chernoff + union bound on ``P(some pattern has fewer than q / 2^(k+1) filters)``.
+
+    Each count ``N_z ~ Binomial(q, 2^-k)`` has mean ``mu = q / 2^k`` and
+    ``P(N_z <= mu / 2) <= exp(-(1/2)^2 mu / 2) = exp(-q / 2^(k+3))`` (multiplicative
+    Chernoff bound with deviation 1/2); the union over the ``2^k`` patterns gives
+    ``2^k exp(-q / 2^(k+3))``, which is ``<= delta`` iff ``q >= 2^(k+3) log(2^k / delta)``
+    (:func:`filters_bound`): the factor 8 of Theorem 4.
+    """
+    q, k = np.asarray(q, dtype=float), np.asarray(k, dtype=float)
+    if np.any(q < 0) or np.any(k < 1):
+        raise ValueError("q must be >= 0 and k >= 1")
+    return 2.0**k * np.exp(-q / 2.0 ** (k + 3))
 
 
 def theorem4_bound(q: Any, T: Any, n: Any, k: Any, c: float = 1.0) -> dict[str, np.ndarray]:
@@ -655,25 +1179,29 @@ def exact_filters_needed(k: int, delta: float) -> int:
 
 
 # --------------------------------------------------------------------------- #
-# Plots (used by the notebook and its widgets)
+# Figures (static, and (fig, update) pairs for lecture_lib.widgets.live_plot)
 # --------------------------------------------------------------------------- #
-def plot_learning_curves(ax, curves: dict, n_mark: float | None = None, title: str = "",
-                         threshold: float | None = None) -> None:
-    """Test accuracy vs training-set size (log x) for several learners.
+_COLORS = {CNN_LABEL: "C0", FC_GD_LABEL: "C1", FC_NTK_LABEL: "C2"}
 
-    Args:
-      ax: matplotlib axes.
-      curves: ``{label: (sizes, accuracies)}``; accuracies ``(m,)`` or
-        ``(m, seeds)`` (mean plotted, min-max band shaded).
-      n_mark: draw a vertical line at this size.
-      threshold: draw a horizontal line at this accuracy.
+
+def _band(ax, sizes, acc, color):
+    acc = np.asarray(acc, dtype=float)
+    if acc.ndim == 2 and acc.shape[1] > 1:
+        return ax.fill_between(sizes, np.nanmin(acc, 1), np.nanmax(acc, 1), color=color, alpha=0.15, lw=0)
+    return None
+
+
+def plot_learning_curves(ax, curves: ChannelCurves, n_mark: float | None = None, title: str = "",
+                         threshold: float | None = None, legend: bool = True) -> None:
+    """Test accuracy vs training-set size (log x) of the learners in ``curves``.
+
+    Mean over seeds (lines) and min-max over seeds (bands); a dotted line at chance,
+    a dashed one at ``threshold``, a vertical one at ``n_mark``.  The legend goes to the
+    right of the axes (``legend=False``: none, e.g. for a figure-wide legend).
     """
-    for label, (sizes, acc) in curves.items():
-        acc = np.asarray(acc, dtype=float)
-        mean = acc if acc.ndim == 1 else np.nanmean(acc, axis=1)
-        (line,) = ax.semilogx(sizes, mean, "o-", label=label)
-        if acc.ndim == 2 and acc.shape[1] > 1:
-            ax.fill_between(sizes, np.nanmin(acc, 1), np.nanmax(acc, 1), color=line.get_color(), alpha=0.15)
+    for label, curve in curves.items():
+        ax.semilogx(curve.sizes, curve.mean(), "o-", ms=4, color=_COLORS[label], label=label)
+        _band(ax, curve.sizes, curve.test_acc, _COLORS[label])
     ax.axhline(0.5, color="gray", lw=0.8, ls=":")
     if threshold is not None:
         ax.axhline(threshold, color="k", lw=0.8, ls="--")
@@ -683,41 +1211,292 @@ def plot_learning_curves(ax, curves: dict, n_mark: float | None = None, title: s
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0.4, 1.02)
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    if legend:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
 
 
-def plot_coverage(ax, times: Any, k: int, delta: float) -> None:
-    """Empirical and exact ``P(q filters cover all 2^k patterns)`` with the bounds."""
-    times = np.sort(check_array(times, "times", ndim=1))
-    q_needed = filters_needed(times, delta)
-    q_union, q_thm = float(union_bound(k, delta)), float(filters_bound(k, delta))
-    grid = np.unique(np.geomspace(1, 1.2 * q_thm, 400).astype(int))
-    ax.semilogx(grid, coverage_probability(grid, k), "k-", lw=1, label="exact")
-    ax.step(times, np.arange(1, len(times) + 1) / len(times), where="post", color="C0",
-            label=f"simulated ({len(times)} inits)")
-    ax.axhline(1 - delta, color="gray", ls=":", lw=0.8)
-    ax.axvline(q_needed, color="C0", ls="--", label=f"simulated q needed = {q_needed}")
-    ax.axvline(q_union, color="C2", ls="--", label=f"union bound 2^k log(2^k/δ) = {q_union:.0f}")
-    ax.axvline(q_thm, color="C3", ls="--", label=f"Theorem 4: 2^(k+3) log(2^k/δ) = {q_thm:.0f}")
-    ax.set_xlabel("number of filters q")
-    ax.set_ylabel("P(all 2^k patterns matched)")
-    ax.set_title(f"coupon collector, k = {k} ({2**k} patterns), δ = {delta}")
-    ax.legend(loc="upper left", fontsize=8)
+def learning_curve_figure(curves: Sequence[ChannelCurves], threshold: float,
+                          figsize: tuple[float, float] = (9.0, 3.8)):
+    """The widget figure: one dimension's learning curves and a readout at a sample size.
+
+    Returns:
+      ``(fig, update)`` with ``update(d, N)`` (``d`` one of the curves' ``d``): redraws
+      the curves at ``d`` and marks ``N``, printing each learner's mean test accuracy at
+      its grid size nearest to ``N``.
+    """
+    import matplotlib.pyplot as plt
+
+    by_d = {cc.d: cc for cc in curves}
+    if not by_d:
+        raise ValueError("curves must hold at least one ChannelCurves")
+    fig, ax = plt.subplots(figsize=figsize)
+    lines = {lab: ax.semilogx([1, 2], [0.5, 0.5], "o-", ms=4, color=_COLORS[lab], label=lab)[0]
+             for lab in (CNN_LABEL, FC_GD_LABEL, FC_NTK_LABEL)}
+    bands: list = []
+    ax.axhline(0.5, color="gray", lw=0.8, ls=":")
+    ax.axhline(threshold, color="k", lw=0.8, ls="--", label=f"{threshold:.0%} (samples-needed threshold)")
+    mark = ax.axvline(1, color="k", lw=0.8)
+    text = ax.text(1.02, 0.02, "", transform=ax.transAxes, va="bottom", fontsize=8)
+    all_sizes = np.concatenate([c.sizes for cc in curves for _, c in cc.items()])
+    ax.set_xlim(all_sizes.min() / 1.3, all_sizes.max() * 1.3)
+    ax.set_ylim(0.4, 1.02)
+    ax.set_xlabel("number of training samples N")
+    ax.set_ylabel("test accuracy")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+    def update(d, N):
+        cc = by_d[d]
+        present = dict(cc.items())
+        for band in bands:
+            band.remove()
+        bands.clear()
+        readout = [f"at N = {N}:"]
+        for lab, line in lines.items():
+            curve = present.get(lab)
+            line.set_visible(curve is not None)
+            if curve is None:
+                continue
+            mean = curve.mean()
+            line.set_data(curve.sizes, mean)
+            band = _band(ax, curve.sizes, curve.test_acc, _COLORS[lab])
+            if band is not None:
+                bands.append(band)
+            i = int(np.argmin(np.abs(np.log(curve.sizes) - np.log(N))))
+            readout.append(f"{lab.split(':')[0].split(',')[0].split(' (')[0]}: {mean[i]:.2f} (N={curve.sizes[i]})")
+        mark.set_xdata([N, N])
+        text.set_text("\n".join(readout))
+        ax.set_title(f"d = {d} ({d // 2} pixels × 2 channels)")
+
+    return fig, update
 
 
-def plot_theorem4(ax, n: float, k: float, T: float, c: float = 1.0, q_max: float = 1e12) -> float:
-    """The three terms of Theorem 4's bound vs ``q`` (log-log); returns the minimising ``q``."""
+def plot_need(ax, curves: Sequence[ChannelCurves], threshold: float, largest: Mapping[str, float]) -> dict:
+    """Samples needed for ``threshold`` test accuracy vs ``d`` (log-log), one learner a colour.
+
+    A power law is fitted (and its exponent put in the legend) only through **three or
+    more** finite points; a learner that does not reach the threshold on its grid is drawn
+    as a triangle at its largest size ``largest[label]`` (a lower bound).
+
+    Returns:
+      ``{label: exponent or None}``.
+    """
+    slopes = {}
+    for label in (CNN_LABEL, FC_GD_LABEL, FC_NTK_LABEL):
+        ds, need = sample_need(curves, label, threshold)
+        if ds.size == 0:
+            continue
+        ok = np.isfinite(need)
+        color = _COLORS[label]
+        if ok.sum() >= 3:
+            p, c = metrics.power_law_fit(ds[ok], need[ok])
+            ax.loglog(ds[ok], need[ok], "o", color=color)
+            grid = np.geomspace(ds[ok].min(), ds[ok].max(), 50)
+            ax.loglog(grid, c * grid**p, "--", color=color, label=f"{label}: N ∝ d^{p:.2f}")
+            slopes[label] = p
+        else:
+            ax.loglog(ds[ok], need[ok], "o-", color=color, label=f"{label} (no fit: {ok.sum()} points)")
+            slopes[label] = None
+        if (~ok).any():
+            ax.loglog(ds[~ok], np.full((~ok).sum(), largest[label]), "^", color=color, ms=9,
+                      label=f"{label}: > {largest[label]:g} (not reached)")
+    ax.set_xlabel("input dimension d")
+    ax.set_ylabel(f"samples needed for {threshold:.0%} test accuracy")
+    ax.set_title("sample need vs dimension")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    return slopes
+
+
+def _runs_label(r: KPatternRuns, i: int) -> str:
+    what = "CNN" if r.learner == "cnn" else "FC"
+    return f"{what}, {r.n_params[i]} params, N={r.n_train}"
+
+
+def plot_kpattern_steps(ax_test, ax_train, runs: Sequence[KPatternRuns], n: int) -> None:
+    """Test and training accuracy vs GD step at input length ``n`` (mean over seeds, min-max band)."""
+    for j, r in enumerate(runs):
+        hits = np.nonzero(r.n == n)[0]
+        if hits.size == 0:
+            raise ValueError(f"runs[{j}] has no input length n={n}; it has {r.n.tolist()}")
+        i = int(hits[0])
+        for ax, acc in ((ax_test, r.test_acc), (ax_train, r.train_acc)):
+            a = acc[:, i, :]
+            (line,) = ax.plot(r.step, np.nanmean(a, axis=1), "o-", ms=3, label=_runs_label(r, i))
+            if a.shape[1] > 1:
+                ax.fill_between(r.step, np.nanmin(a, 1), np.nanmax(a, 1), color=line.get_color(), alpha=0.15, lw=0)
+    for ax, what in ((ax_test, "test"), (ax_train, "training")):
+        ax.axhline(0.5, color="gray", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("GD step")
+        ax.set_ylabel(f"{what} accuracy")
+        ax.set_ylim(0.35, 1.03)
+        ax.set_title(f"{what} accuracy, n = {n}")
+    ax_train.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+
+def kpattern_steps_figure(runs: Sequence[KPatternRuns], figsize=(11.5, 3.6)):
+    """The widget version of :func:`plot_kpattern_steps`: ``(fig, update)`` with ``update(n)``.
+
+    Test (left) and training (right) accuracy against the GD step, mean over seeds, one line
+    per run; every run must hold every ``n`` of the first run.
+    """
+    import matplotlib.pyplot as plt
+
+    if not runs:
+        raise ValueError("runs must hold at least one KPatternRuns")
+    fig, (ax_test, ax_train) = plt.subplots(1, 2, figsize=figsize, sharey=True)
+    lines = [(ax_test.plot(r.step, np.zeros(len(r.step)), "o-", ms=3, color=f"C{j}")[0],
+              ax_train.plot(r.step, np.zeros(len(r.step)), "o-", ms=3, color=f"C{j}")[0])
+             for j, r in enumerate(runs)]
+    steps = np.concatenate([r.step for r in runs])
+    for ax, what in ((ax_test, "test"), (ax_train, "training")):
+        ax.axhline(0.5, color="gray", ls=":", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlim(steps.min() / 1.3, steps.max() * 1.3)
+        ax.set_ylim(0.35, 1.03)
+        ax.set_xlabel("GD step")
+        ax.set_ylabel(f"{what} accuracy")
+    leg = [None]
+
+    def update(n):
+        for r, (lt, ltr) in zip(runs, lines):
+            hits = np.nonzero(r.n == n)[0]
+            if hits.size == 0:
+                raise ValueError(f"a run has no input length n={n}; it has {r.n.tolist()}")
+            i = int(hits[0])
+            lt.set_ydata(np.nanmean(r.test_acc[:, i, :], axis=1))
+            ltr.set_ydata(np.nanmean(r.train_acc[:, i, :], axis=1))
+            lt.set_label(_runs_label(r, i))
+        ax_test.set_title(f"test accuracy, n = {n} bits")
+        ax_train.set_title(f"training accuracy, n = {n} bits")
+        if leg[0] is not None:
+            leg[0].remove()
+        leg[0] = ax_train.legend(handles=[lt for lt, _ in lines], loc="upper left",
+                                 bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+    return fig, update
+
+
+def plot_kpattern_vs_n(ax, runs: Sequence[KPatternRuns]) -> None:
+    """Final test accuracy (solid, min-max band) and training accuracy (dotted) vs input length ``n``."""
+    for r in runs:
+        what = "CNN" if r.learner == "cnn" else "FC"
+        te, tr = r.test_acc[-1], r.train_acc[-1]
+        (line,) = ax.plot(r.n, np.nanmean(te, axis=1), "o-", label=f"{what}, N = {r.n_train}: test")
+        if te.shape[1] > 1:
+            ax.fill_between(r.n, np.nanmin(te, 1), np.nanmax(te, 1), color=line.get_color(), alpha=0.15, lw=0)
+        ax.plot(r.n, np.nanmean(tr, axis=1), ":", color=line.get_color(), label=f"{what}, N = {r.n_train}: train")
+    ax.axhline(0.5, color="gray", ls=":", lw=0.8)
+    ax.set_xlabel("input length n (bits)")
+    ax.set_ylabel("accuracy after training")
+    ax.set_ylim(0.35, 1.03)
+    ax.set_title("k-parity at an unknown window: accuracy vs n")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+
+def min_count_figure(sims: Mapping[int, tuple[np.ndarray, np.ndarray]], figsize=(11.5, 4.0)):
+    """The coupon-collector widget: per-pattern filter counts against ``q``, with the bounds.
+
+    Args:
+      sims: ``{k: (q_grid (m,), min_counts (m, trials))}`` from :func:`min_count_samples`.
+
+    Returns:
+      ``(fig, update)`` with ``update(k, delta)``.  Left: the simulated ``min_z N_z``
+      (median, 5-95 % band) against ``q``, next to the expected share ``q/2^k``, the half
+      share ``q/2^(k+1)`` the proof asks for, and 1 (coverage); right: the simulated
+      probabilities of coverage and of the half-share event with their union / Chernoff
+      lower bounds; vertical lines: the union-bound ``q`` for coverage and Theorem 4's ``q``.
+    """
+    import matplotlib.pyplot as plt
+
+    if not sims:
+        raise ValueError("sims must hold at least one k")
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=figsize)
+    (med,) = ax0.loglog([1], [1], "o-", ms=3, color="C0", label="simulated min_z N_z (median)")
+    band = [None]
+    (share,) = ax0.loglog([1], [1], "-", color="gray", lw=1, label="expected share q/2^k")
+    (half,) = ax0.loglog([1], [1], "--", color="C3", label="half share q/2^(k+1) (Theorem 4's proof)")
+    ax0.axhline(1, color="k", lw=0.8, ls=":", label="1 filter (coverage)")
+    (p_cov,) = ax1.semilogx([1], [0], "o-", ms=3, color="C0", label="P(every pattern ≥ 1 filter), simulated")
+    (p_cov_x,) = ax1.semilogx([1], [0], "-", color="k", lw=1, label="… exact (Markov chain)")
+    (b_cov,) = ax1.semilogx([1], [0], ":", color="C0", label="… union bound 1 − 2^k(1−2^−k)^q")
+    (p_half,) = ax1.semilogx([1], [0], "o-", ms=3, color="C3", label="P(every pattern ≥ q/2^(k+1)), simulated")
+    (b_half,) = ax1.semilogx([1], [0], ":", color="C3", label="… Chernoff+union 1 − 2^k e^(−q/2^(k+3))")
+    level = ax1.axhline(0.95, color="gray", lw=0.8, ls="--")
+    vlines = [ax.axvline(1, color=c, lw=1, ls="-.") for ax in (ax0, ax1) for c in ("C2", "C3")]
+    ax0.set_xlabel("number of filters q")
+    ax0.set_ylabel("filters per pattern")
+    ax1.set_xlabel("number of filters q")
+    ax1.set_ylabel("probability over initialisations")
+    ax1.set_ylim(-0.03, 1.03)
+    ax0.legend(loc="upper left", fontsize=7)
+    leg = [None]
+
+    def update(k, delta):
+        q, mins = sims[k]
+        q = np.asarray(q, dtype=float)
+        med.set_data(q, np.maximum(np.median(mins, axis=1), 0.5))
+        if band[0] is not None:
+            band[0].remove()
+        band[0] = ax0.fill_between(q, np.maximum(np.percentile(mins, 5, axis=1), 0.5),
+                                   np.maximum(np.percentile(mins, 95, axis=1), 0.5), color="C0", alpha=0.2, lw=0)
+        share.set_data(q, q / 2**k)
+        half.set_data(q, q / 2 ** (k + 1))
+        q_union, q_thm = float(union_bound(k, delta)), float(filters_bound(k, delta))
+        for line, x in zip(vlines, (q_union, q_thm, q_union, q_thm)):
+            line.set_xdata([x, x])
+        vlines[0].set_label(f"union bound for coverage: q = {q_union:.0f}")
+        vlines[1].set_label(f"Theorem 4: q = 2^(k+3) log(2^k/δ) = {q_thm:.0f}")
+        p_cov.set_data(q, np.mean(mins >= 1, axis=1))
+        p_cov_x.set_data(q, coverage_probability(q.astype(int), k) if k <= 12 else np.full_like(q, np.nan))
+        b_cov.set_data(q, np.clip(1 - coverage_failure_bound(q, k), 0, 1))
+        p_half.set_data(q, np.mean(mins >= q[:, None] / 2 ** (k + 1), axis=1))
+        b_half.set_data(q, np.clip(1 - half_share_failure_bound(q, k), 0, 1))
+        level.set_ydata([1 - delta, 1 - delta])
+        level.set_label(f"1 − δ = {1 - delta:g}")
+        for ax in (ax0, ax1):
+            ax.set_xlim(q.min() / 1.2, q.max() * 1.2)
+        ax0.set_ylim(0.4, q.max() / 2**k * 2)
+        ax0.set_title(f"k = {k}: {2**k} patterns, {mins.shape[1]} initialisations per q")
+        ax1.set_title(f"coverage vs Theorem 4's event, δ = {delta}")
+        if leg[0] is not None:
+            leg[0].remove()
+        leg[0] = ax1.legend(handles=[p_cov, p_cov_x, b_cov, p_half, b_half, level, vlines[0], vlines[1]],
+                            loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7)
+
+    return fig, update
+
+
+def theorem4_figure(q_max: float = 1e14, figsize=(9.5, 4.0)):
+    """Theorem 4's three terms against ``q`` (log-log), for the bound-calculator widget.
+
+    Returns:
+      ``(fig, update)`` with ``update(n, k, log10_T, c)``; the title gives the minimum of
+      the bound over ``q`` and where it is attained.
+    """
+    import matplotlib.pyplot as plt
+
     q = np.geomspace(1, q_max, 400)
-    terms = theorem4_bound(q, T, n, k, c)
-    for key, label in (("term1", "2cn²k²2^k/q"), ("term2", "2(2^k k)²/√(qn)"),
-                       ("term3", "c²n^1.5√q/T")):
-        ax.loglog(q, terms[key], "--", label=label)
-    ax.loglog(q, terms["total"], "k-", lw=2, label="bound (sum)")
-    i = int(np.argmin(terms["total"]))
-    ax.plot(q[i], terms["total"][i], "ko")
-    ax.axhline(1.0, color="gray", ls=":", lw=0.8)
+    fig, ax = plt.subplots(figsize=figsize)
+    lines = {key: ax.loglog(q, np.ones_like(q), "--", label=lab)[0]
+             for key, lab in (("term1", "2cn²k²2^k/q"), ("term2", "2(2^k k)²/√(qn)"), ("term3", "c²n^1.5√q/T"))}
+    (total,) = ax.loglog(q, np.ones_like(q), "k-", lw=2, label="bound (sum)")
+    (best,) = ax.plot([1], [1], "ko")
+    ax.axhline(1.0, color="gray", ls=":", lw=0.8, label="loss 1 (trivial)")
     ax.set_xlabel("number of filters q")
     ax.set_ylabel("bound on the average loss")
-    ax.set_title(f"Theorem 4 bound, n={n:g}, k={k:g}, T={T:.0e}: min {terms['total'][i]:.3g} at q={q[i]:.2g}")
-    ax.legend(fontsize=8)
-    return float(q[i])
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+
+    def update(n, k, log10_T, c):
+        terms = theorem4_bound(q, 10.0**log10_T, n, k, c)
+        for key, line in lines.items():
+            line.set_ydata(terms[key])
+        total.set_ydata(terms["total"])
+        i = int(np.argmin(terms["total"]))
+        best.set_data([q[i]], [terms["total"][i]])
+        lo = max(terms["total"].min() / 30, 1e-6)
+        ax.set_ylim(lo, max(terms["total"].max(), 10 * lo))
+        ax.set_title(f"n={n:g}, k={k:g}, T=1e{log10_T:g}, c={c:g}: "
+                     f"min {terms['total'][i]:.3g} at q={q[i]:.2g}", fontsize=10)
+        update.q_best, update.min_bound = float(q[i]), float(terms["total"][i])
+
+    return fig, update

@@ -76,22 +76,55 @@ def test_gd_learning_curve_learns_and_masking_matches_separate_runs():
                                    n_seeds=2, progress=False, group_ratio=100.0)
     separate = lec.gd_learning_curve(init, apply, x, y, xt, yt, sizes, lr=0.5, steps=100,
                                     n_seeds=2, progress=False, group_ratio=1.0)
-    assert grouped.shape == (4, 2)
-    np.testing.assert_allclose(grouped, separate, atol=2e-3)
-    assert grouped[-1].min() > 0.9 and grouped[-1].mean() > grouped[0].mean()
+    assert isinstance(grouped, lec.Curve)
+    assert grouped.test_acc.shape == (4, 2) and grouped.train_acc.shape == (4, 2)
+    np.testing.assert_array_equal(grouped.sizes, sizes)
+    np.testing.assert_allclose(grouped.test_acc, separate.test_acc, atol=2e-3)
+    np.testing.assert_allclose(grouped.train_acc, separate.train_acc, atol=2e-3)
+    assert grouped.test_acc[-1].min() > 0.9 and grouped.mean()[-1] > grouped.mean()[0]
+    assert grouped.train_acc[-1].min() > 0.9
 
 
-def test_gd_learning_curve_flags_divergence_and_validates():
-    x, y = _linear_task(40, 3, 0)
+def test_gd_runs_matches_the_library_gd_core():
+    from lecture_lib import train
+
+    x, y = _linear_task(60, 4, 0)
+    xt, yt = _linear_task(50, 4, 1)
     init, apply = _linear_model()
-    acc = lec.gd_learning_curve(init, apply, x * 1e3, y, x, y, [20], lr=10.0, steps=50, progress=False)
-    assert np.isnan(acc).all()
-    with pytest.raises(ValueError, match="sizes"):
-        lec.gd_learning_curve(init, apply, x, y, x, y, [30], lr=0.1, steps=5, n_seeds=2, progress=False)
-    with pytest.raises(ValueError, match="lr"):
-        lec.gd_learning_curve(init, apply, x, y, x, y, [10], lr=0.0, steps=5, progress=False)
-    with pytest.raises(ValueError, match="x_test"):
-        lec.gd_learning_curve(init, apply, x, y, x[:, :2], y, [10], lr=0.1, steps=5, progress=False)
+    _, p = init(jax.random.PRNGKey(3), (1, 4))
+    ref = train.fit(apply, p, x, y, lr=0.3, steps=40, x_test=xt, y_test=yt, record_steps=[40], progress=False)
+    params = jax.tree_util.tree_map(lambda a: a[None, None], p)
+    runs = lec.gd_runs(apply, params, x[None, None], y[None, None], xt[None], yt[None], lr=0.3, steps=40,
+                       record_steps=[10, 40])
+    assert runs.train_acc.shape == (2, 1, 1) and runs.test_outputs.shape == (1, 1, 50)
+    np.testing.assert_allclose(runs.test_acc[-1, 0, 0], np.ravel(ref.test_acc)[-1], atol=1e-6)
+    np.testing.assert_allclose(runs.train_acc[-1, 0, 0], np.ravel(ref.train_acc)[-1], atol=1e-6)
+    with pytest.raises(ValueError, match="record_steps"):
+        lec.gd_runs(apply, params, x[None, None], y[None, None], xt[None], yt[None], lr=0.3, steps=5,
+                    record_steps=[10])
+    with pytest.raises(ValueError, match="y must"):
+        lec.gd_runs(apply, params, x[None, None], y[None, None, :-1], xt[None], yt[None], lr=0.3, steps=5)
+
+
+def test_equivariance_check_gd_rotation_adam_permutation_only():
+    x, y = lec.channel_norm_task(40, 3, seed=0)
+    xt, yt = lec.channel_norm_task(30, 3, seed=1)
+    x, xt = x.reshape(40, -1), xt.reshape(30, -1)
+    transforms = {"rotation": lec.random_rotation(6, seed=0), "permutation": lec.random_permutation(6, seed=0)}
+    eq = lec.equivariance_check(x, y, xt, yt, transforms, width=16, steps=30, lrs={"gd": 1.0, "adam": 1e-2})
+    rel = eq.max_diff / eq.scale[:, None]
+    assert eq.optimizers == ("gd", "adam") and eq.transforms == ("rotation", "permutation")
+    assert eq.test_acc.shape == (2, 3)
+    assert rel[0].max() < 1e-8 and rel[1, 1] < 1e-8
+    assert rel[1, 0] > 1e-4
+    with pytest.raises(ValueError, match="orthogonal"):
+        lec.equivariance_check(x, y, xt, yt, {"bad": 2 * np.eye(6)}, width=4, steps=2, lrs={"gd": 1.0})
+
+
+def test_random_permutation():
+    p = lec.random_permutation(7, seed=1)
+    np.testing.assert_array_equal(p @ p.T, np.eye(7))
+    assert set(p.sum(axis=0)) == {1.0}
 
 
 def test_krr_learning_curve_linear_kernel():
@@ -213,3 +246,92 @@ def test_theorem4_bound_terms():
     assert lec.theorem4_lr(16, 4, 100) == pytest.approx(4 / 20)
     with pytest.raises(ValueError, match="q"):
         lec.theorem4_bound(0, 10, 10, 2)
+
+
+def test_filter_counts_and_half_share_bounds():
+    w = np.asarray(lec.kpattern_cnn(8, 3, 40)[0](jax.random.PRNGKey(0))[0])
+    counts = lec.pattern_counts(w)
+    assert counts.shape == (8,) and counts.sum() == 40
+    np.testing.assert_array_equal(counts, np.bincount(lec.pattern_index(w), minlength=8))
+    for k, delta in ((3, 0.1), (6, 0.01)):
+        assert lec.half_share_failure_bound(lec.filters_bound(k, delta), k) == pytest.approx(delta)
+        assert lec.coverage_failure_bound(lec.union_bound(k, delta), k) <= delta
+    # Chernoff: the bound is above the exact failure probability of the half-share event
+    k, q = 2, 40
+    m = int(np.ceil(q / 2 ** (k + 1)))
+    assert 1 - lec.min_count_probability(q, k, m) <= lec.half_share_failure_bound(q, k)
+
+
+def test_min_count_simulation_matches_exact_probabilities():
+    k, trials = 2, 4000
+    q = np.array([0, 3, 8, 16])
+    mins = lec.min_count_samples(k, q, trials, seed=0)
+    assert mins.shape == (4, trials) and mins[0].max() == 0
+    for i, qq in enumerate(q):
+        for m in (1, 2):
+            exact = lec.min_count_probability(int(qq), k, m)
+            assert abs(np.mean(mins[i] >= m) - exact) < 4 * np.sqrt(exact * (1 - exact) / trials) + 1e-9
+    for qq in (4, 9, 20):       # m = 1 is coverage
+        assert lec.min_count_probability(qq, 3, 1) == pytest.approx(float(lec.coverage_probability(qq, 3)))
+    with pytest.raises(ValueError, match="q"):
+        lec.min_count_samples(2, np.array([-1]), 5)
+
+
+@pytest.mark.parametrize("learner, hp", [("cnn", dict(q=12, lr=0.5)), ("fc", dict(width=8, lr=2.0))])
+def test_kpattern_runs_padding_matches_separate_runs(learner, hp):
+    kw = dict(k=2, steps=12, record_steps=[4, 12], n_test=50, seeds=2, seed=1, **hp)
+    both = lec.kpattern_runs(learner, [5, 8], 40, **kw)
+    assert both.train_acc.shape == (2, 2, 2) and both.learner == learner
+    for i, n in enumerate([5, 8]):
+        alone = lec.kpattern_runs(learner, [n], 40, **kw)
+        assert alone.position[0] == both.position[i] and alone.n_params[0] == both.n_params[i]
+        np.testing.assert_allclose(alone.test_acc[:, 0], both.test_acc[:, i], atol=1e-6)
+        np.testing.assert_allclose(alone.train_acc[:, 0], both.train_acc[:, i], atol=1e-6)
+    with pytest.raises((TypeError, ValueError), match="width"):
+        lec.kpattern_runs("fc", [5], 40, k=2, lr=1.0, steps=2, record_steps=[2], n_test=5, seeds=1)
+
+
+def test_figures_build_and_update_offscreen():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from lecture_lib import widgets
+
+    cc = lec.channel_task_curves(2, fc_sizes=[4, 8], cnn_sizes=[2, 4], krr_sizes=[4, 8], n_test=20, seeds=2,
+                                 fc_width=8, fc_lr=1.0, fc_steps=5, cnn_channels=2, cnn_lr=0.1, cnn_steps=5)
+    assert cc.d == 4 and [lab for lab, _ in cc.items()] == [lec.CNN_LABEL, lec.FC_GD_LABEL, lec.FC_NTK_LABEL]
+    fig, update = lec.learning_curve_figure([cc], threshold=0.75)
+    live = widgets.live_plot(fig, update, d=[4], N=[2, 8])
+    live.set(N=8)
+    assert live.png[:4] == b"\x89PNG"
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    slopes = lec.plot_need(ax, [cc], 0.75, largest={lec.CNN_LABEL: 4, lec.FC_GD_LABEL: 8, lec.FC_NTK_LABEL: 8})
+    assert set(slopes) <= {lec.CNN_LABEL, lec.FC_GD_LABEL, lec.FC_NTK_LABEL}
+    runs = [lec.kpattern_runs("cnn", [5, 6], 20, k=2, q=8, lr=0.5, steps=4, record_steps=[2, 4], n_test=10, seeds=1),
+            lec.kpattern_runs("fc", [5, 6], 20, k=2, width=4, lr=1.0, steps=4, record_steps=[2, 4], n_test=10, seeds=1)]
+    fig, update = lec.kpattern_steps_figure(runs)
+    live = widgets.live_plot(fig, update, n=[5, 6])
+    live.set(n=6)
+    fig, ax = plt.subplots()
+    lec.plot_kpattern_vs_n(ax, runs)
+    assert len(ax.get_lines()) >= 4
+    fig, (a0, a1) = plt.subplots(1, 2)
+    lec.plot_kpattern_steps(a0, a1, runs, 5)
+    assert len(a0.get_lines()) >= 2
+    with pytest.raises(ValueError, match="n=7"):
+        lec.plot_kpattern_steps(a0, a1, runs, 7)
+    fig, ax = plt.subplots()
+    lec.plot_learning_curves(ax, cc, n_mark=4, threshold=0.75)
+    assert len(ax.get_lines()) >= 3
+    sims = {2: (np.array([4, 8, 16]), lec.min_count_samples(2, np.array([4, 8, 16]), 20))}
+    fig, update = lec.min_count_figure(sims)
+    live = widgets.live_plot(fig, update, k=[2], delta=[0.05, 0.1])
+    live.set(delta=0.1)
+    fig, update = lec.theorem4_figure()
+    live = widgets.live_plot(fig, update, n=(8, 64, 8), k=(1, 6, 1), log10_T=(2, 12, 1), c=(0.5, 2.0, 0.5))
+    live.set(n=16, k=3, log10_T=9)
+    direct = lec.theorem4_bound(np.geomspace(1, 1e14, 400), 1e9, 16, 3, live.values["c"])["total"]
+    assert update.min_bound == pytest.approx(direct.min())
+    plt.close("all")
