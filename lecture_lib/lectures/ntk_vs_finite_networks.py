@@ -7,8 +7,10 @@ of the slides "NTK vs NN" and "Why the NTK?":
   *ensemble* of centred networks (``f - f0``) per width with the GD core
   (``train.fit(..., ensemble=True, centred=True)``) and compares them with the NTK
   prediction at the same step and with NTK/NNGP kernel regression.
-* **Cost of kernel regression** (the "superquadratic" remark): best-of-k timings of the
-  kernel computation and of the Cholesky solve vs the number of samples
+* **Cost of kernel regression** (the "superquadratic" remark): counted work, independent of the
+  machine's load -- XLA's flop count of the Gram-matrix computation and the closed-form flops of
+  the Cholesky solve (:func:`cost_counts`, :func:`cholesky_solve_flops`) -- and, as the
+  illustration, best-of-k timings of both stages vs the number of samples
   (:func:`cost_scaling`), power-law fits (:func:`lecture_lib.metrics.power_law_fit`,
   :func:`crossover`) and XLA's memory accounting of a kernel computation with and without
   ``nt.batch`` (:func:`kernel_memory`).
@@ -16,10 +18,12 @@ of the slides "NTK vs NN" and "Why the NTK?":
   (:func:`lecture_lib.kernels.gram_stack`) under
   :class:`lecture_lib.estimators.GramStackClassifier` and
   :func:`lecture_lib.estimators.nested_cv` against scikit-learn baselines on the same
-  folds; :func:`format_table`.
+  folds; :func:`format_table`, :func:`paired_differences` (fold-by-fold comparison).
 * **Early-time linearity**: :func:`linearization_gap` trains a network and its first-order
-  Taylor expansion (``train.make_model(..., linearised=True)``) in lock-step and measures
-  how far they drift apart.
+  Taylor expansion in the weights (``train.make_model(..., linearised=True)``; Lee et al.
+  NeurIPS'19) in lock-step and measures how far they drift apart; :func:`input_linear_kernel` and
+  :func:`input_linear_gap` compare the network with a *linear model on its inputs* (Hu et al.
+  NeurIPS'20).
 
 Conventions: the training loss is the ``"mean"`` MSE ``L = 1/(2n) sum_i ||f(x_i) - y_i||^2``;
 one GD step with learning rate ``lr`` moves the outputs, to first order, by
@@ -38,21 +42,60 @@ import numpy as np
 from .. import kernels, krr, losses, metrics, train
 from ..precision import x64
 from ..progress import progress as progress_bar
-from ..timing import block
+from ..timing import block, compiled_cost
 from ..validation import (
     check_array, check_choice, check_int_sequence, check_same_length, check_scalar,
 )
 
 __all__ = [
-    "CostScaling", "cost_scaling", "crossover", "KernelMemory", "kernel_memory",
+    "CostCounts", "cost_counts", "cholesky_solve_flops", "CostScaling", "cost_scaling", "crossover", "KernelMemory", "kernel_memory",
     "gap_covariance_bytes", "WidthSweep", "width_sweep", "LinearizationGap",
-    "linearization_gap", "format_table",
+    "linearization_gap", "input_linear_kernel", "input_linear_gap", "paired_differences",
+    "format_table",
 ]
 
 
 # --------------------------------------------------------------------------- #
 # cost of kernel regression
 # --------------------------------------------------------------------------- #
+class CostCounts(NamedTuple):
+    """Output of :func:`cost_counts`: ``n`` (S,) sample sizes; ``kernel_flops`` (S,) XLA's flop
+    count of computing the ``n x n`` Gram matrix; ``solve_flops`` (S,) the closed-form flops of
+    its Cholesky solve (:func:`cholesky_solve_flops`)."""
+
+    n: np.ndarray
+    kernel_flops: np.ndarray
+    solve_flops: np.ndarray
+
+
+def cholesky_solve_flops(n: int, k: int = 1) -> float:
+    """Flops of solving ``K a = y`` for ``y`` of shape ``(n, k)`` by Cholesky: the factorisation
+    ``n^3/3`` plus two triangular solves ``2 k n^2`` (leading terms; Golub & Van Loan)."""
+    check_scalar(n, "n", kind=int, min_value=1)
+    check_scalar(k, "k", kind=int, min_value=1)
+    return n ** 3 / 3 + 2 * k * n ** 2
+
+
+def cost_counts(kernel_fn: Callable, x_pool: Any, ns: Sequence[int], get: str = "ntk",
+                dtype: Any = "float32") -> CostCounts:
+    """Count, rather than time, the two stages of kernel regression for ``n`` in ``ns``.
+
+    ``kernel_flops``: :func:`lecture_lib.timing.compiled_cost` of ``kernel_fn(X, X, get)`` on the
+    first ``n`` rows of ``x_pool`` (compiled, not run: the count does not depend on the load of
+    the machine); ``solve_flops``: :func:`cholesky_solve_flops` (XLA does not count the LAPACK
+    call of a Cholesky on CPU, so its closed form is used).  Kernel entries cost a fixed number of
+    flops each for a fixed input size, so ``kernel_flops ~ n^2`` while ``solve_flops ~ n^3``.
+    """
+    x_pool = check_array(x_pool, "x_pool", ndim=(2, 4))
+    ns = check_int_sequence(ns, "ns", min_value=1, increasing=True)
+    if ns[-1] > x_pool.shape[0]:
+        raise ValueError(f"x_pool must have at least max(ns)={ns[-1]} rows, got {x_pool.shape[0]}")
+    x_pool = np.asarray(x_pool, dtype=dtype)
+    flops = [compiled_cost(lambda a: kernel_fn(a, a, get), x_pool[:n]).flops for n in ns]
+    return CostCounts(np.asarray(ns), np.asarray(flops, dtype=np.float64),
+                      np.asarray([cholesky_solve_flops(n) for n in ns]))
+
+
 class CostScaling(NamedTuple):
     """Output of :func:`cost_scaling`: sizes ``n`` and best times (seconds) ``kernel_s``,
     ``solve_s`` (NaN when not timed) and ``total_s`` per size."""
@@ -400,13 +443,16 @@ class LinearizationGap(NamedTuple):
     """Output of :func:`linearization_gap`: ``step`` (T,); ``gap`` (T,)
     ``||f_t - f_lin,t|| / ||f_lin,t - f_0||`` on ``x_eval`` (the part of the learned change the
     linear model misses; NaN at step 0); ``gap_abs`` (T,) ``||f_t - f_lin,t|| / sqrt(m)``;
-    ``loss_net``, ``loss_lin`` (T,) training losses."""
+    ``loss_net``, ``loss_lin`` (T,) training losses; ``f_train`` (T, n, k), ``f_test`` (T, m, k)
+    the network's outputs on ``x_train`` / ``x_eval`` (for :func:`input_linear_gap`)."""
 
     step: np.ndarray
     gap: np.ndarray
     gap_abs: np.ndarray
     loss_net: np.ndarray
     loss_lin: np.ndarray
+    f_train: np.ndarray
+    f_test: np.ndarray
 
 
 def linearization_gap(
@@ -440,7 +486,73 @@ def linearization_gap(
     with np.errstate(invalid="ignore", divide="ignore"):
         gap = np.where(change > 0, diff / np.where(change > 0, change, 1.0), np.nan)
     return LinearizationGap(net.step, gap, diff / np.sqrt(net.test_outputs.shape[1]),
-                            net.train_loss, lin.train_loss)
+                            net.train_loss, lin.train_loss, net.train_outputs, net.test_outputs)
+
+
+def input_linear_kernel(k_train: Any, x_train: Any) -> tuple[float, float]:
+    """The kernel of a linear model on the inputs closest to a kernel matrix: ``(c0, c1)`` with
+    ``K_lin(x, x') = c0 + c1 x.x'/d`` the least-squares fit of ``k_train`` ``(n, n)`` on
+    ``[1, X X^T / d]`` over all entries.
+
+    Hu et al. (NeurIPS'20) show that early in training a two-layer network follows a linear
+    model on its inputs, whose tangent kernel is exactly of this form, with ``c0, c1`` given by
+    the activation's Gaussian moments when ``||x||^2 = d``; for data that is not on that sphere
+    (digits) we read the two numbers off the network's NTK instead.
+    """
+    k = check_array(k_train, "k_train", ndim=2, dtype=np.float64)
+    x = check_array(x_train, "x_train", ndim=2, dtype=np.float64)
+    if k.shape != (len(x), len(x)):
+        raise ValueError(f"k_train must be (n, n) for the n={len(x)} rows of x_train, got {k.shape}")
+    g = x @ x.T / x.shape[1]
+    design = np.stack([np.ones(g.size), g.ravel()], axis=1)
+    (c0, c1), *_ = np.linalg.lstsq(design, k.ravel(), rcond=None)
+    return float(c0), float(c1)
+
+
+def input_linear_gap(gap: LinearizationGap, x_train: Any, y_train: Any, x_eval: Any,
+                     c0: float, c1: float, lr: float) -> np.ndarray:
+    """``||Delta f_t - Delta g_t|| / ||Delta f_t||`` on ``x_eval`` per recorded step: how much of
+    the network's learned change ``Delta f_t = f_t - f_0`` a linear model on the inputs misses.
+
+    ``g`` is the linear model with tangent kernel ``c0 + c1 x.x'/d`` trained by the same GD
+    (``lr`` of the mean MSE, from the network's initial outputs), in closed form
+    (``krr.gd_dynamics_discrete``).  NaN at step 0.
+    """
+    x = check_array(x_train, "x_train", ndim=2, dtype=np.float64)
+    xe = check_array(x_eval, "x_eval", ndim=2, dtype=np.float64)
+    y = check_array(y_train, "y_train", ndim=(1, 2), dtype=np.float64).reshape(len(x), -1)
+    d = x.shape[1]
+    k_lin = c0 + c1 * (x @ x.T) / d
+    k_lin_test = c0 + c1 * (xe @ x.T) / d
+    f0_train, f0_test = np.asarray(gap.f_train[0], np.float64), np.asarray(gap.f_test[0], np.float64)
+    lin = krr.gd_dynamics_discrete(k_lin, y, gap.step, k_test_train=k_lin_test,
+                                   lr=train.kernel_lr(lr, len(x)), f0_train=f0_train,
+                                   f0_test=f0_test)
+    d_net = np.asarray(gap.f_test, np.float64) - f0_test[None]
+    d_lin = lin.test - f0_test[None]
+    num = np.linalg.norm(d_net - d_lin, axis=(-2, -1))
+    den = np.linalg.norm(d_net, axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def paired_differences(scores: Mapping[str, Mapping[str, Any]], model: str) -> dict[str, np.ndarray]:
+    """Per-fold differences ``score[model] - score[other]`` over every data set's folds, for
+    each other model: ``{other: (sum of folds,)}``.  The folds must be the same for all models
+    (``estimators.nested_cv`` with one seed), so each difference is paired."""
+    if not scores:
+        raise ValueError("scores must not be empty")
+    models = list(next(iter(scores.values())).keys())
+    if model not in models:
+        raise ValueError(f"model must be one of {models}, got {model!r}")
+    out = {}
+    for other in models:
+        if other == model:
+            continue
+        diffs = [np.asarray(row[model], float) - np.asarray(row[other], float)
+                 for row in scores.values()]
+        out[other] = np.concatenate(diffs)
+    return out
 
 
 # --------------------------------------------------------------------------- #

@@ -150,3 +150,51 @@ def test_ridge_cholesky_solve_matches_krr_fit():
     k, y = a @ a.T, rng.standard_normal(30)
     ref = krr.fit(k, y, reg=1e-3)
     np.testing.assert_allclose(lec._ridge_cholesky_solve(k.copy(), y, 1e-3), ref, rtol=1e-8)
+
+
+# --------------------------------------------------------------------------- #
+# counted costs, the input-linear model (Hu et al.), paired comparisons
+# --------------------------------------------------------------------------- #
+def test_cost_counts_kernel_work_is_quadratic_and_solve_closed_form():
+    kernel_fn = kernels.fc(depth=1)[2]
+    x = np.random.default_rng(0).standard_normal((80, 5))
+    c = lec.cost_counts(kernel_fn, x, [20, 40, 80])
+    assert np.all(c.kernel_flops > 0)
+    assert metrics.power_law_fit(c.n, c.kernel_flops)[0] == pytest.approx(2.0, abs=0.05)
+    assert c.solve_flops[0] == pytest.approx(20**3 / 3 + 2 * 20**2)
+    assert lec.cholesky_solve_flops(10, k=3) == pytest.approx(1000 / 3 + 600)
+    with pytest.raises(ValueError, match="x_pool"):
+        lec.cost_counts(kernel_fn, x, [20, 160])
+    with pytest.raises(ValueError, match="n"):
+        lec.cholesky_solve_flops(0)
+
+
+def test_input_linear_kernel_recovers_an_affine_kernel_and_validates():
+    x = np.random.default_rng(1).standard_normal((30, 4))
+    k = 0.7 + 2.5 * x @ x.T / 4
+    c0, c1 = lec.input_linear_kernel(k, x)
+    assert (c0, c1) == (pytest.approx(0.7), pytest.approx(2.5))
+    with pytest.raises(ValueError, match="k_train"):
+        lec.input_linear_kernel(k[:5, :5], x)
+
+
+def test_input_linear_gap_vanishes_for_a_linear_network_with_that_kernel():
+    # a linear model on [1, x/sqrt(d)] *is* the input-linear model with c0 = c1 = 1 (its tangent
+    # kernel is 1 + x.x'/d): trained by GD it must be matched exactly
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((40, 3)), rng.standard_normal((40, 2))
+    feats = lambda a: jnp.concatenate([jnp.ones((a.shape[0], 1)), a / jnp.sqrt(3.0)], axis=1)
+    apply_fn = lambda w, a: feats(a) @ w
+    w0 = jnp.asarray(0.1 * rng.standard_normal((4, 2)))
+    r = lec.linearization_gap(apply_fn, w0, x, y, x, 0.5, [0, 1, 5, 20])
+    g = lec.input_linear_gap(r, x, y, x, 1.0, 1.0, 0.5)
+    assert np.isnan(g[0]) and np.all(g[1:] < 1e-4)
+    assert np.all(lec.input_linear_gap(r, x, y, x, 1.0, 3.0, 0.5)[1:] > 1e-2)  # wrong kernel: a gap
+
+
+def test_paired_differences_pair_folds_and_validate():
+    scores = {"a": {"m": [0.9, 0.8], "n": [0.7, 0.8]}, "b": {"m": [0.5, 0.6], "n": [0.6, 0.6]}}
+    d = lec.paired_differences(scores, "m")
+    np.testing.assert_allclose(d["n"], [0.2, 0.0, -0.1, 0.0])
+    with pytest.raises(ValueError, match="model"):
+        lec.paired_differences(scores, "zz")
