@@ -15,6 +15,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.install-stamp
 PORT   ?= 8888
 PYTEST_ARGS ?=
+# Notebooks that `make test` also drives in JupyterLab (tests/test_browser.py; every notebook is
+# executed by tests/test_notebooks.py in any case). `make test-browser` drives all of them.
+BROWSER_SUBSET ?= 00,03,10
 # The lock: every package pinned with hashes, written by `make lock` from pyproject.toml (what
 # lecture_lib imports) + requirements.in (the lectures' top-level packages); README "Versions".
 LOCK        := requirements.txt requirements-nodeps.txt
@@ -31,7 +34,7 @@ RUN_ENV   :=
 # JupyterLab refuses to run as root unless told to (containers, some cloud machines).
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: lectures test install lock lock-upgrade site handouts check-build convert-solutions html benchmark seeds clean
+.PHONY: lectures test test-browser clear-progress install lock lock-upgrade site handouts check-build convert-solutions html benchmark seeds clean
 
 # Jupyter server settings (kernels over IPC sockets, one Ctrl-C stops the server): jupyter_config/,
 # first on JUPYTER_CONFIG_PATH. LAB_ARGS: more JupyterLab flags (e.g. --no-browser).
@@ -48,8 +51,16 @@ lectures: install
 # The notebook tests store their executions (build/jupyter_cache); check-build's site and handouts
 # reuse them instead of executing every notebook again (coursekit/execute.py).
 test: install
-	$(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	BROWSER_NOTEBOOKS=$${BROWSER_NOTEBOOKS:-$(BROWSER_SUBSET)} $(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory check-build
+
+# Remove stored tqdm progress bars from notebooks/ (tests/test_coursekit.py checks there are none).
+clear-progress: install
+	$(BIN)/python -m coursekit.clear_progress
+
+# The browser test for every notebook (slider latency per notebook: $(ARTIFACTS_DIR)/browser/).
+test-browser: install
+	BROWSER_NOTEBOOKS=all $(RUN_ENV) $(BIN)/python -m pytest -m browser tests/test_browser.py -s $(PYTEST_ARGS)
 
 install: $(STAMP)
 

@@ -19,7 +19,15 @@ spectral     eigendecompositions, label projections, residual decay, spherical-h
 losses       differentiable training losses (MSE, cross-entropy) in JAX
 metrics      accuracy, errors, relative errors, power-law fits (numpy)
 train        the gradient-descent core (GD, SGD, Adam) and its checked wrapper
-attacks      FGSM and PGD (L-inf, L2) against any differentiable JAX predictor
+attacks      FGSM and PGD (L-inf, L2, restarts) against networks and kernel predictors (the NTK
+             adversary); the adversarial-training hook of train.fit
+robustness   synthetic models of adversarial robustness (Schmidt et al., Tsipras et al.), exact errors
+distill      dataset distillation: the KIP loss and loop; losses of DD/MAML, gradient and trajectory matching
+intrinsic_dim  the MLE (Levina-Bickel / MacKay-Ghahramani) intrinsic-dimension estimator
+proxies      training-free NAS proxies from kernels at initialisation; rank statistics
+supernet     gated networks holding a search space of MLP/CNN architectures
+pruning      pruning masks, sparse networks and Neural Tangent Transfer
+hamiltonian  Hamiltonian systems, Hamiltonian neural networks, rollouts and energy drift
 data         offline (digits, UCI, MNIST-1D) and online (MNIST, Fashion-MNIST, CIFAR-10) data
 estimators   scikit-learn classifiers on precomputed Gram stacks; nested cross-validation
 timing       best-of-k wall-clock timing
@@ -46,8 +54,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "config", "validation", "precision", "progress", "kernels", "recursion", "krr",
-    "spectral", "losses", "metrics", "train", "attacks", "data", "estimators", "timing", "plotting",
-    "widgets", "lectures",
+    "spectral", "losses", "metrics", "train", "attacks", "robustness", "distill", "intrinsic_dim", "proxies",
+    "supernet", "pruning", "hamiltonian", "data", "estimators", "timing", "plotting", "widgets", "lectures",
 ]
 
 def __getattr__(name: str):  # lazy submodule import: `lecture_lib.kernels` etc.

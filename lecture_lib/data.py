@@ -69,7 +69,7 @@ from . import config
 from .validation import check_array, check_choice, check_scalar
 
 __all__ = [
-    "Dataset", "digits", "digits_binary", "binary_task", "uci", "UCI_DATASETS", "mnist1d",
+    "Dataset", "digits", "digits_binary", "binary_task", "uci", "UCI_DATASETS", "mnist1d", "mnist1d_generate",
     "load_mnist", "load_fashion_mnist", "load_cifar10", "load", "DATASETS",
     "normalize_rows", "one_hot", "subsample", "stratified_split", "standardize_split",
     "read_idx", "read_cifar10_archive", "fetch", "RemoteFile", "REMOTE_FILES",
@@ -588,8 +588,10 @@ _MNIST1D_DEFAULT_SAMPLES = 5000  # the reference MNIST-1D: 4000 train + 1000 tes
 
 
 @lru_cache(maxsize=4)
-def _mnist1d_generate(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
-    """Run ``mnist1d.data.make_dataset`` locally, restoring the global RNG states it seeds."""
+def mnist1d_generate(num_samples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Run ``mnist1d.data.make_dataset`` locally with the reference settings but ``num_samples``
+    samples, restoring the global NumPy/Python RNG states it seeds.  Returns read-only
+    ``(x, y, x_test, y_test)`` (the package's 80/20 split), cached."""
     import random
 
     from mnist1d.data import get_dataset_args, make_dataset
@@ -638,7 +640,7 @@ def mnist1d(
     total = -(-need // 10) * 10
     while int(total * 0.8) < n_train or total - int(total * 0.8) < n_test:
         total += 10
-    x_tr, y_tr, x_te, y_te = _mnist1d_generate(total, seed)
+    x_tr, y_tr, x_te, y_te = mnist1d_generate(total, seed)
     return _subset_presplit(
         x_tr, y_tr, x_te, y_te, classes=classes, n_train=n_train, n_test=n_test, seed=seed,
         standardize=standardize, allowed=("none", "feature", "unit_norm"), pixel_max=None,

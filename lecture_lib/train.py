@@ -47,7 +47,7 @@ from .validation import (
 
 __all__ = [
     "OPTIMIZERS", "Problem", "Trajectory", "make_model", "objective", "optimizer", "run",
-    "fit", "kernel_lr", "network_lr", "max_stable_lr",
+    "fit", "record_schedule", "kernel_lr", "network_lr", "max_stable_lr",
 ]
 
 OPTIMIZERS: tuple[str, ...] = ("gd", "sgd", "adam")
@@ -298,7 +298,14 @@ def _prep_targets(y: np.ndarray, out_dim: int) -> jnp.ndarray:
     return jnp.asarray(y.astype(np.result_type(y.dtype, np.float32)))
 
 
-def _record_steps(steps: int, record_every: int | None, record_steps: Sequence[int] | None) -> list[int]:
+def record_schedule(steps: int, record_every: int | None = None,
+                    record_steps: Sequence[int] | None = None, default_records: int = 100) -> list[int]:
+    """The steps at which a loop of ``steps`` updates records its state (0 = before the first).
+
+    ``record_steps``: exactly these (increasing, ``<= steps``); else every ``record_every``
+    steps plus the last (default: about ``default_records`` records).  Shared by
+    :func:`fit` and :func:`lecture_lib.distill.kip`.
+    """
     if record_steps is not None:
         if record_every is not None:
             raise ValueError("give record_every or record_steps, not both")
@@ -307,7 +314,7 @@ def _record_steps(steps: int, record_every: int | None, record_steps: Sequence[i
             raise ValueError(f"record_steps must be <= steps={steps}, got {rec[-1]}")
         return rec
     if record_every is None:
-        record_every = max(1, steps // 100)
+        record_every = max(1, steps // default_records)
     check_scalar(record_every, "record_every", kind=int, min_value=1)
     return sorted(set(range(0, steps, record_every)) | {steps})
 
@@ -386,7 +393,7 @@ def fit(
         check_scalar(lr, "lr", min_value=0.0, strict_min=True)
         lr = float(lr)
     check_scalar(steps, "steps", kind=int, min_value=1)
-    rec_steps = _record_steps(steps, record_every, record_steps)
+    rec_steps = record_schedule(steps, record_every, record_steps)
     for flag, name in ((ensemble, "ensemble"), (label_columns, "label_columns"),
                        (record_outputs, "record_outputs"), (record_params, "record_params"),
                        (progress, "progress")):

@@ -222,19 +222,39 @@ def per_example(loss_fn, x, y=None):
                      for i in range(len(x))])
 
 
-def example_loss(x, y):
-    """A mean of per-example terms with several local maxima in the ball."""
-    return jnp.mean(jnp.sum(jnp.sin(4.0 * x) * W, axis=(1, 2, 3)))
+def two_basin_loss(x, x0):
+    """A mean of per-example terms, separable over coordinates: per coordinate
+    ``phi(d) = exp(-(d/w)^2) + 2 exp(-((d-0.3)/w)^2) + 2 exp(-((d+0.3)/w)^2)``, ``d = x - x0``,
+    ``w = 0.05``.  The clean point ``d = 0`` is a local maximum of height 1 (the gradient
+    there is 0), the global maxima (height 2) sit at ``|d| = 0.3`` inside the eps = 0.4 box,
+    and every start with ``|d| >~ 0.15`` climbs to one of them.  So PGD from the clean input
+    stays put while random restarts must find the higher peaks.  (A separable loss whose
+    coordinate functions are unimodal on the box, like ``sin(4x) w``, has no such gap: the
+    clean start is then the *best* start and restarts cannot improve on it.)"""
+    w = 0.05
+    d = x - x0
+    phi = (jnp.exp(-(d / w) ** 2) + 2.0 * jnp.exp(-((d - 0.3) / w) ** 2)
+           + 2.0 * jnp.exp(-((d + 0.3) / w) ** 2))
+    return jnp.mean(jnp.sum(phi, axis=tuple(range(1, x.ndim))))
 
 
 def test_pgd_restarts_keep_the_worst_restart_per_example():
-    kw = dict(eps=0.4, step_size=0.05, steps=8, norm="linf", key=3)
-    one = A.pgd(example_loss, X, None, random_start=False, **kw)
-    many = A.pgd(example_loss, X, None, random_start=False, restarts=4, **kw)
-    # restart 0 is the deterministic run: every example ends at least as bad as with one run
-    assert np.all(per_example(example_loss, many) >= per_example(example_loss, one) - 1e-6)
-    assert np.any(per_example(example_loss, many) > per_example(example_loss, one) + 1e-3)
-    assert np.all(A.perturbation_norms(X, many, "linf") <= 0.4 + 1e-9)
+    kw = dict(eps=0.4, step_size=0.02, steps=20, norm="linf")
+    one = A.pgd(two_basin_loss, X, X, random_start=False, key=3, **kw)
+    many = A.pgd(two_basin_loss, X, X, random_start=False, restarts=4, key=3, **kw)
+    other = A.pgd(two_basin_loss, X, X, random_start=False, restarts=4, key=4, **kw)
+    l_one, l_many = per_example(two_basin_loss, one, X), per_example(two_basin_loss, many, X)
+    d = X[0].size
+    # the deterministic run is stuck at the clean local maximum (height 1 per coordinate)
+    np.testing.assert_allclose(l_one, d * 1.0, rtol=1e-3)
+    # restart 0 is that run, so no example gets better; the random restarts reach the
+    # height-2 peaks in most coordinates, so every example gets much worse for the model
+    assert np.all(l_many >= l_one - 1e-6)
+    assert np.all(l_many > l_one + 1.0)
+    # the restarts are random: another key finds other points
+    assert not np.allclose(many, other)
+    for xa in (one, many, other):
+        assert np.all(A.perturbation_norms(X, xa, "linf") <= 0.4 + 1e-9)
 
 
 # ---------------------------------------------------------------------------
@@ -463,8 +483,8 @@ def test_pgd_perturb_trains_robust_models():
     (lambda m: A.pgd_perturb(-0.1), ValueError, "eps"),
     (lambda m: A.pgd_perturb(0.1, clip=(1, 0)), ValueError, "clip"),
     (lambda m: A.kernel_predictor(3, X, np.ones(16)), TypeError, "kernel_fn"),
-    (lambda m: A.kernel_predictor(lambda *a: 0, X[:, 0], np.ones(16), reg=0.1, t=1.0), ValueError, "at most one"),
-    (lambda m: A.kernel_predictor(lambda *a: 0, X[:, 0], np.ones(16), k_train=np.eye(3)), ValueError, "k_train"),
+    (lambda m: A.kernel_predictor(lambda *a: 0, X.reshape(16, -1), np.ones(16), reg=0.1, t=1.0), ValueError, "at most one"),
+    (lambda m: A.kernel_predictor(lambda *a: 0, X.reshape(16, -1), np.ones(16), k_train=np.eye(3)), ValueError, "k_train"),
 ])
 def test_bad_model_arguments(call, exc, match):
     model = A.Predictor(lambda p, x: jnp.sum(x, axis=(1, 2, 3)) * p, jnp.asarray(1.0))

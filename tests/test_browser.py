@@ -28,6 +28,10 @@ redraws a matplotlib figure (standard 3 of the developers' guide: <= 0.3 s a mov
 
 Environment
     ``BROWSER_NOTEBOOK_DIR``  directory holding the notebooks (default: the repo's ``notebooks/``)
+    ``BROWSER_NOTEBOOKS``     which notebooks: ``all`` (default) or numbers, e.g. ``00,03,10``
+                              (``make test`` runs the subset ``BROWSER_SUBSET``; ``make test-browser``
+                              runs all of them: every notebook is executed by tests/test_notebooks.py
+                              anyway, and all eleven in the browser too would double CI's time)
     ``ARTIFACTS_DIR``         where screenshots and logs go (default: a pytest tmp dir; path is printed)
     ``BROWSER_TEST_TIMEOUT``  overall time budget in seconds (default 420)
     ``BROWSER_SLIDER_MOVES``  slider moves measured per notebook (default 7)
@@ -56,7 +60,23 @@ from typing import Any, Callable
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+ALL_NOTEBOOKS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _selected(all_names: list[str], spec: str) -> list[str]:
+    """``BROWSER_NOTEBOOKS``: ``all`` (default) or comma-separated numbers, e.g. ``00,03,10``."""
+    spec = spec.strip().lower()
+    if spec in ("", "all"):
+        return all_names
+    wanted = {w.strip().zfill(2) for w in spec.split(",") if w.strip()}
+    chosen = [n for n in all_names if n[:2] in wanted]
+    unknown = wanted - {n[:2] for n in chosen}
+    if unknown:
+        raise ValueError(f"BROWSER_NOTEBOOKS names no notebook for {sorted(unknown)}; have {all_names}")
+    return chosen
+
+
+NOTEBOOKS = _selected(ALL_NOTEBOOKS, os.environ.get("BROWSER_NOTEBOOKS", "all"))
 CHROMIUM = Path(os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
 

@@ -306,3 +306,32 @@ def test_course_settings_and_binder_url(tmp_path: Path):
     bad.write_text('[course]\ntitle="t"\n[repository]\ngithub="noslash"\n[binder]\nurl="{github}{path}"\n')
     with pytest.raises(ValueError, match="OWNER/REPO"):
         config.load(bad)
+
+
+# --------------------------------------------------------------------------- #
+# progress bars are cleared before a notebook is saved (coursekit.clear_progress)
+# --------------------------------------------------------------------------- #
+def test_clear_progress_removes_bars_only():
+    from coursekit import clear_progress
+
+    nb = nbformat.v4.new_notebook()
+    bar = nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        "text/plain": "width: 100%|##########| 3/3 [00:02<00:00,  1.2it/s]"})
+    stderr_bar = nbformat.v4.new_output("stream", name="stderr", text="steps:  50%|#####     | 5/10 [00:01<00:01, 4.1it/s]\r")
+    printed = nbformat.v4.new_output("stream", name="stdout", text="accuracy 0.9 | 3/3 folds\n")
+    slider = nbformat.v4.new_output("display_data", data={
+        "application/vnd.jupyter.widget-view+json": {"model_id": "def", "version_major": 2, "version_minor": 0},
+        "text/plain": "interactive(children=(IntSlider(value=3),))"})
+    nb.cells = [nbformat.v4.new_code_cell("x", outputs=[bar, printed, stderr_bar, slider])]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {
+        "abc": {"state": {"children": ["IPY_MODEL_0a"]}}, "0a": {"state": {}}, "def": {"state": {}}}}}
+    assert clear_progress.clear(nb) == 2
+    assert nb.cells[0].outputs == [printed, slider]
+    assert set(nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]) == {"def"}
+
+
+def test_stored_notebooks_hold_no_progress_bars():
+    from coursekit import clear_progress
+
+    assert clear_progress.main(["--check"]) == 0, "run: .venv/bin/python -m coursekit.clear_progress"

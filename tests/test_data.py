@@ -312,7 +312,7 @@ def mnist1d_default(tmp_path_factory):
     import requests
 
     mp.setattr(requests, "get", _no_network)
-    data._mnist1d_generate.cache_clear()
+    data.mnist1d_generate.cache_clear()
     state = np.random.get_state()
     ds = data.mnist1d()
     after = np.random.get_state()
@@ -363,7 +363,7 @@ def test_mnist1d_sample_count_rule(monkeypatch):
         x = np.zeros((total, 40))
         return x[:split], y[:split], x[split:], y[split:]
 
-    monkeypatch.setattr(data, "_mnist1d_generate", fake_generate)
+    monkeypatch.setattr(data, "mnist1d_generate", fake_generate)
     data.mnist1d(100, 100)
     data.mnist1d(4500, 1000)
     data.mnist1d(1000, 1300)
