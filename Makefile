@@ -1,7 +1,8 @@
 # One command to start the lectures, one to run every test:
 #   make lectures   create .venv if needed, install the locked set, open JupyterLab on notebooks/
 #   make test       same install, then pytest: lecture_lib unit tests + every notebook executed
-#                   + the browser test (skipped off CI when chromium is not installed);
+#                   + the browser test on BROWSER_SUBSET (skipped off CI when chromium is not
+#                   installed; make test-browser: every notebook);
 #                   then check-build: the course site and the handouts, built and checked
 # Other targets: install, site (course site in build/site), handouts (student notebooks without
 # solutions in build/handouts), check-build, convert-solutions, benchmark, lock, lock-upgrade, clean.
