@@ -206,6 +206,11 @@ return {
 
 
 def _open(drv, url: str, wait_math: bool = True):
+    # Chromium's performance log is per driver session, not per page: leave the previous page
+    # (another test's, possibly still loading or prefetching its "next" link) and drain what it
+    # requested, so _assert_local judges this page's requests only.
+    drv.get("about:blank")
+    drv.get_log("performance")
     drv.get(url)
     if wait_math:
         status = drv.execute_async_script(_MATHJAX_DONE)
