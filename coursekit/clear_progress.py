@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from .notebooks import NOTEBOOK_DIR, numbered_notebooks
+from .notebooks import notebook_paths
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 # what tqdm prints: "desc:  40%|####      | 2/5 [00:01<00:02, 1.9it/s]"
@@ -75,9 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks or directories (default: every NN_*.ipynb in notebooks/)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a bar is stored")
     args = parser.parse_args(argv)
-    files: list[Path] = []
-    for p in args.paths or [NOTEBOOK_DIR]:
-        files += numbered_notebooks(p) if p.is_dir() else [p]
+    files = notebook_paths(args.paths)
     found = 0
     for path in files:
         nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbformat
 
-from .notebooks import NOTEBOOK_DIR, numbered_notebooks, split_details_solutions
+from .notebooks import notebook_paths, split_details_solutions
 
 
 def convert_file(path: Path, *, check: bool = False) -> int:
@@ -34,9 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="notebooks or directories (default: every NN_*.ipynb in notebooks/)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook would change")
     args = parser.parse_args(argv)
-    files: list[Path] = []
-    for p in args.paths or [NOTEBOOK_DIR]:
-        files += numbered_notebooks(p) if p.is_dir() else [p]
+    files = notebook_paths(args.paths)
     pending = 0
     for path in files:
         moved = convert_file(path, check=args.check)

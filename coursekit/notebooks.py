@@ -47,6 +47,15 @@ def numbered_notebooks(directory: Path | str = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in directory.glob(NOTEBOOK_GLOB) if p.is_file())
 
 
+def notebook_paths(paths: Iterable[Path] = ()) -> list[Path]:
+    """The notebooks named by command-line ``paths``: a directory stands for its numbered
+    notebooks, a file for itself; no paths: every numbered notebook in ``notebooks/``."""
+    files: list[Path] = []
+    for p in list(paths) or [NOTEBOOK_DIR]:
+        files += numbered_notebooks(p) if Path(p).is_dir() else [Path(p)]
+    return files
+
+
 def read(path: Path | str) -> NotebookNode:
     return nbformat.read(str(path), as_version=4)
 
