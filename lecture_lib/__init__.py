@@ -13,6 +13,8 @@ validation   argument checks that raise ``ValueError``/``TypeError`` naming the 
 precision    a local float64 scope for JAX computations
 progress     progress bars (tqdm) that notebooks clear before saving
 kernels      neural-tangents architectures (FC, CNN), analytic and empirical NTK/NNGP, other kernels
+ntk_tracking   the empirical NTK on a fixed probe set at every record of a training run (fast FC formula)
+kernel_measures  kernel distance, velocity, polar coordinates, kernel-target alignment, effective rank
 recursion    the FC NNGP/NTK recursion of Jacot et al. written out; arc-cosine kernels
 krr          kernel ridge regression and closed-form gradient-descent dynamics
 spectral     eigendecompositions, label projections, residual decay, spherical-harmonic spectra
@@ -23,6 +25,7 @@ attacks      FGSM and PGD (L-inf, L2, restarts) against networks and kernel pred
              adversary); the adversarial-training hook of train.fit
 robustness   synthetic models of adversarial robustness (Schmidt et al., Tsipras et al.), exact errors
 distill      dataset distillation: the KIP loss and loop; losses of DD/MAML, gradient and trajectory matching
+poisoning    data poisoning through the NTK: neural tangent generalization attacks (NTGA)
 intrinsic_dim  the MLE (Levina-Bickel / MacKay-Ghahramani) intrinsic-dimension estimator
 proxies      training-free NAS proxies from kernels at initialisation; rank statistics
 supernet     gated networks holding a search space of MLP/CNN architectures
@@ -53,8 +56,8 @@ _warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"neural_
 __version__ = "0.1.0"
 
 __all__ = [
-    "config", "validation", "precision", "progress", "kernels", "recursion", "krr",
-    "spectral", "losses", "metrics", "train", "attacks", "robustness", "distill", "intrinsic_dim", "proxies",
+    "config", "validation", "precision", "progress", "kernels", "ntk_tracking", "kernel_measures", "recursion", "krr",
+    "spectral", "losses", "metrics", "train", "attacks", "robustness", "distill", "poisoning", "intrinsic_dim", "proxies",
     "supernet", "pruning", "hamiltonian", "data", "estimators", "timing", "plotting", "widgets", "lectures",
 ]
 

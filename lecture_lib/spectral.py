@@ -15,6 +15,12 @@ sphere has the spherical harmonics as eigenfunctions (Funk-Hecke,
 :func:`dot_product_kernel_eigenvalues`, :func:`sphere_ntk_eigenvalues`); on
 equally spaced points of the circle its Gram matrix is circulant with Fourier
 modes as eigenvectors (:func:`circulant_spectrum`, :func:`fourier_amplitudes`).
+
+Eigen-features of a kernel predictor (Tsilivis & Kempe, NeurIPS 2022): the KRR / NTK
+predictor splits along the eigenvectors of the train kernel,
+``f(x) = K(x, X) (K + lam I)^{-1} y = sum_i f_i(x)`` with
+``f_i(x) = K(x, X) v_i v_i^T y / (lambda_i + lam)`` (:func:`eigen_feature_coefficients`,
+:func:`eigen_features`).
 """
 from __future__ import annotations
 
@@ -26,14 +32,15 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from .krr import solve_psd
+from .krr import effective_reg, solve_psd
 from . import recursion
 from .validation import check_array, check_kernel, check_scalar
 
 __all__ = ["eigh_desc", "label_projections", "residual_norms",
            "residual_per_direction", "cumulative_energy", "label_energy", "complexity_measure",
            "fourier_amplitudes", "harmonic_multiplicity", "dot_product_kernel_eigenvalues",
-           "sphere_ntk_eigenvalues", "circulant_spectrum"]
+           "sphere_ntk_eigenvalues", "circulant_spectrum", "eigen_feature_coefficients",
+           "eigen_features"]
 
 
 def eigh_desc(k: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +57,55 @@ def eigh_desc(k: Any) -> tuple[np.ndarray, np.ndarray]:
     k = check_kernel(k, "k")
     lam, v = np.linalg.eigh(k)
     return lam[::-1].copy(), v[:, ::-1].copy()
+
+
+def eigen_feature_coefficients(k: Any, y: Any, reg: float = 0.0, scale_reg_by_trace: bool = True
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    r"""Dual coefficients of the eigen-features of the kernel predictor.
+
+    With ``K = sum_i lambda_i v_i v_i^T`` (descending, :func:`eigh_desc`) and
+    ``lam = reg tr(K)/n`` (``reg`` itself if not ``scale_reg_by_trace``), feature ``i`` is
+    ``f_i(x) = K(x, X) alpha_i``, ``alpha_i = v_i (v_i^T y) / (lambda_i + lam)``; the
+    ``alpha_i`` sum to ``(K + lam I)^{-1} y``, so the features sum to the KRR predictor
+    (``reg = 0``: the NTK predictor of infinitely wide networks trained to convergence).
+
+    Args:
+      k: ``(n, n)`` symmetric PSD train kernel (PD if ``reg = 0``).
+      y: ``(n,)`` or ``(n, c)`` targets.
+      reg, scale_reg_by_trace: ridge as in :func:`lecture_lib.krr.fit`.
+
+    Returns:
+      ``(eigvals (n,), alphas (n, n) | (n, n, c))``, row ``i`` of ``alphas`` the
+      coefficients of feature ``i`` (features ordered by descending eigenvalue).
+    """
+    lam, v = eigh_desc(k)
+    y = check_array(y, "y", ndim=(1, 2), dtype=np.float64)
+    if y.shape[0] != lam.shape[0]:
+        raise ValueError(f"y must have {lam.shape[0]} rows to match k, got shape {y.shape}")
+    ridge = effective_reg(k, reg, scale_reg_by_trace)
+    denom = lam + ridge
+    if np.any(denom <= 0):
+        raise ValueError("k + reg I must be positive definite for the eigen-features; "
+                         f"smallest eigenvalue {lam[-1]:.3g} with ridge {ridge:.3g}: use reg > 0")
+    proj = v.T @ y                                               # (n,) | (n, c): v_i^T y
+    if y.ndim == 1:
+        alphas = v.T * (proj / denom)[:, None]                   # (F, n)
+    else:
+        alphas = v.T[:, :, None] * (proj / denom[:, None])[:, None, :]   # (F, n, c)
+    return lam, alphas
+
+
+def eigen_features(k_test_train: Any, k: Any, y: Any, reg: float = 0.0,
+                   scale_reg_by_trace: bool = True) -> np.ndarray:
+    """Values of the eigen-features at test points: ``f_i(x_j)``, ``(n_test, n)`` (or
+    ``(n_test, n, c)`` for ``(n, c)`` targets); summed over the feature axis they give the KRR
+    prediction ``krr.fit_predict(k, y, k_test_train, reg)``.  See
+    :func:`eigen_feature_coefficients`."""
+    kx = check_array(k_test_train, "k_test_train", ndim=2, dtype=np.float64)
+    _, alphas = eigen_feature_coefficients(k, y, reg, scale_reg_by_trace)
+    if kx.shape[1] != alphas.shape[1]:
+        raise ValueError(f"k_test_train must have {alphas.shape[1]} columns, got shape {kx.shape}")
+    return np.einsum("tn,fn...->tf...", kx, alphas)
 
 
 def label_projections(eigvecs: Any, y: Any) -> np.ndarray:

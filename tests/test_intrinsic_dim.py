@@ -19,6 +19,14 @@ def test_knn_distances_match_brute_force():
     np.testing.assert_allclose(idm.knn_distances(x.reshape(60, 5, 1), 7), d)
 
 
+def test_knn_distances_match_sklearn_over_several_row_blocks():
+    from sklearn.neighbors import NearestNeighbors
+
+    x = np.random.default_rng(2).standard_normal((1300, 16)) * 3.0 + 5.0   # > 2 blocks of 512 rows
+    dist, _ = NearestNeighbors(n_neighbors=20).fit(x).kneighbors()
+    np.testing.assert_allclose(idm.knn_distances(x, 20), dist, rtol=1e-10)
+
+
 def test_knn_distances_reject_duplicates_and_large_k():
     x = np.random.default_rng(1).standard_normal((10, 3))
     with pytest.raises(ValueError, match="duplicate"):

@@ -214,3 +214,25 @@ def test_rbf_and_laplace_kernels():
     np.testing.assert_allclose(kernels.laplace_kernel(1.0)(x, x)[0, 1], np.exp(-5 / np.sqrt(2)))
     with pytest.raises(ValueError, match="gamma"):
         kernels.rbf_kernel(0.0)
+
+
+def test_small_cnn_im2col_matches_stax():
+    """kernels.small_cnn's fast apply_fn computes the stax network's function (same params)."""
+    from neural_tangents import stax
+    x8 = np.random.default_rng(0).uniform(size=(5, 8, 8, 1))
+    for channels, size in (((4, 6), 8), ((3,), 7)):
+        init, apply, kernel_fn = kernels.small_cnn(channels, hidden=8, classes=3)
+        ref = []
+        for c in channels:
+            ref += [stax.Conv(c, (3, 3), padding="SAME"), stax.Relu(), stax.AvgPool((2, 2), (2, 2))]
+        _, ref_apply, _ = stax.serial(*ref, stax.Flatten(), stax.Dense(8), stax.Relu(), stax.Dense(3))
+        _, p = init(jax.random.PRNGKey(1), (1, size, size, 1))
+        x = jnp.asarray(x8[:, :size, :size], jnp.float32)
+        out = apply(p, x)
+        assert out.shape == (5, 3)
+        np.testing.assert_allclose(out, ref_apply(p, x), rtol=1e-4, atol=1e-5)
+        assert callable(kernel_fn)
+    with pytest.raises(ValueError, match="channels"):
+        kernels.small_cnn([])
+    with pytest.raises(ValueError, match="hidden"):
+        kernels.small_cnn((4,), hidden=0)

@@ -264,3 +264,38 @@ def test_circulant_spectrum_reads_fourier_frequencies():
 def _unit_rows(n, d, seed=0):
     x = np.random.default_rng(seed).normal(size=(n, d))
     return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_eigen_features_sum_to_krr_predictor():
+    from lecture_lib import krr
+    rng = np.random.default_rng(3)
+    k = random_psd(15, 3)
+    y = rng.normal(size=15)
+    kx = rng.normal(size=(7, 15))
+    for reg in (0.0, 1e-2):
+        f = spectral.eigen_features(kx, k, y, reg)
+        assert f.shape == (7, 15)
+        np.testing.assert_allclose(f.sum(1), krr.fit_predict(k, y, kx, reg), rtol=1e-8, atol=1e-8)
+    # each feature is K(x, X) v_i v_i^T y / (lambda_i + lam): the i-th eigen-direction only
+    lam, alphas = spectral.eigen_feature_coefficients(k, y, 1e-2)
+    lam_ref, v = spectral.eigh_desc(k)
+    ridge = 1e-2 * np.trace(k) / 15
+    np.testing.assert_allclose(alphas[2], v[:, 2] * (v[:, 2] @ y) / (lam_ref[2] + ridge), atol=1e-12)
+    np.testing.assert_allclose(k @ alphas[0], lam[0] / (lam[0] + ridge) * v[:, 0] * (v[:, 0] @ y),
+                               atol=1e-10)
+    # several outputs: one set of features per output column
+    y2 = rng.normal(size=(15, 3))
+    f2 = spectral.eigen_features(kx, k, y2, 1e-2)
+    assert f2.shape == (7, 15, 3)
+    np.testing.assert_allclose(f2.sum(1), krr.fit_predict(k, y2, kx, 1e-2), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(f2[:, :, 1], spectral.eigen_features(kx, k, y2[:, 1], 1e-2), atol=1e-12)
+
+
+def test_eigen_features_reject_bad_input():
+    k = random_psd(6, 1)
+    with pytest.raises(ValueError, match="y"):
+        spectral.eigen_feature_coefficients(k, np.ones(5))
+    with pytest.raises(ValueError, match="k_test_train"):
+        spectral.eigen_features(np.ones((2, 5)), k, np.ones(6))
+    with pytest.raises(ValueError, match="positive definite"):
+        spectral.eigen_feature_coefficients(random_psd(6, 1, rank=2), np.ones(6), 0.0)

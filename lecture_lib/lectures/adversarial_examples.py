@@ -22,18 +22,20 @@ adversary, and why robustness costs data and accuracy.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import attacks, config, data, kernels, robustness, train
+from .. import attacks, config, data, kernels, krr, robustness, train
 from ..validation import (
     check_array, check_choice, check_int_sequence, check_same_length, check_scalar,
 )
 
 __all__ = [
-    "CLIP", "digits_task", "mlp", "small_cnn", "Networks", "train_networks", "softmax",
+    "CLIP", "digits_task", "mlp", "init_params", "small_cnn", "Networks", "train_networks",
+    "softmax",
     "AttackCurves", "attack_sweep", "plot_curves", "Gallery",
     "NTKAdversary", "ntk_adversary", "TransferTable", "transfer", "plot_transfer",
     "SampleComplexity", "sample_complexity", "samples_needed", "plot_sample_complexity",
@@ -66,59 +68,36 @@ def _stax():
     return stax
 
 
+@functools.lru_cache(maxsize=8)
 def mlp(width: int = 128, depth: int = 2, classes: int = 10):
     """``Flatten -> [Dense(width) -> ReLU] * depth -> Dense(classes)`` (NTK parameterisation),
-    a stax triple whose ``kernel_fn`` is the FC NTK used by the NTK adversary."""
+    a stax triple whose ``kernel_fn`` is the FC NTK used by the NTK adversary.  Cached: every
+    call with the same arguments returns the same functions, so the compiled training,
+    prediction and attack functions (cached per ``apply_fn``) are shared between sections."""
     return _stax().serial(_stax().Flatten(), kernels.fc(depth, width, out_dim=classes))
 
 
-def small_cnn(channels: Sequence[int] = (8, 16), hidden: int = 64, classes: int = 10):
-    """``[Conv3x3(c) -> ReLU -> AvgPool2x2]`` per entry of ``channels`` ``-> Flatten ->
-    Dense(hidden) -> ReLU -> Dense(classes)``: the CNN of Tsilivis & Kempe's
-    ``robust_train_CNN.py`` (conv 32/64, dense 256) shrunk for 8x8 images and a CPU.
+def init_params(init_fn, input_shape: tuple[int, ...], seed: int, count: int | None = None) -> Any:
+    """Initial parameters of a stax network in the NTK parameterisation, drawn with numpy.
 
-    Returns ``(init_fn, apply_fn, kernel_fn)``: ``init_fn`` and ``kernel_fn`` are those of the
-    stax network (NTK parameterisation, no biases); ``apply_fn`` computes the same function
-    (to float rounding) with each 3x3 "SAME" convolution written as one matrix product over
-    the nine shifted copies of the input (im2col), which XLA runs ~3x faster on a CPU than
-    its convolution, training and attacks alike.
+    There every weight (and bias) is standard normal (the scales live in ``apply_fn``), so
+    the parameters are i.i.d. ``N(0, 1)`` (``default_rng(seed)``) in the structure of
+    ``init_fn(key, input_shape)[1]`` (``jax.eval_shape``: nothing is compiled), with a
+    leading member axis ``count`` if given.  Drawing them with ``jax.random`` outside ``jit``
+    costs ~5 s of compilation per architecture on a laptop CPU.
     """
     import jax
-    import jax.numpy as jnp
 
-    stax = _stax()
-    channels = check_int_sequence(channels, "channels", min_value=1)
-    check_scalar(hidden, "hidden", kind=int, min_value=1)
-    layers = []
-    for c in channels:
-        layers += [stax.Conv(c, (3, 3), padding="SAME"), stax.Relu(),
-                   stax.AvgPool((2, 2), (2, 2))]
-    layers += [stax.Flatten(), stax.Dense(hidden), stax.Relu(), stax.Dense(classes)]
-    init_fn, _, kernel_fn = stax.serial(*layers)
-    n_conv = len(channels)
+    shapes = jax.eval_shape(lambda k: init_fn(k, input_shape)[1],
+                            jax.ShapeDtypeStruct((2,), np.uint32))
+    rng = np.random.default_rng(seed)
+    lead = () if count is None else (int(count),)
+    return jax.tree_util.tree_map(
+        lambda s_: rng.standard_normal(lead + tuple(s_.shape)).astype(s_.dtype), shapes)
 
-    def conv3x3(h, w):
-        n, hh, ww, c = h.shape
-        hp = jnp.pad(h, ((0, 0), (1, 1), (1, 1), (0, 0)))
-        patches = jnp.concatenate([hp[:, i:i + hh, j:j + ww, :] for i in range(3)
-                                   for j in range(3)], axis=-1)        # (n, H, W, 9 c), HWIO order
-        return patches @ (w.reshape(9 * c, -1) / np.sqrt(9 * c))
 
-    def avg_pool(h):
-        n, hh, ww, c = h.shape
-        h = h[:, : hh // 2 * 2, : ww // 2 * 2]                         # "VALID" pooling
-        return h.reshape(n, hh // 2, 2, ww // 2, 2, c).mean(axis=(2, 4))
-
-    def apply_fn(params, x, **_):
-        h = x
-        for i in range(n_conv):
-            h = avg_pool(jax.nn.relu(conv3x3(h, params[3 * i][0])))
-        h = h.reshape(h.shape[0], -1)
-        w1, w2 = params[3 * n_conv + 1][0], params[3 * n_conv + 3][0]
-        h = jax.nn.relu(h @ w1 / np.sqrt(w1.shape[0]))
-        return h @ w2 / np.sqrt(w2.shape[0])
-
-    return init_fn, apply_fn, kernel_fn
+# small_cnn lives in the core (lecture_lib.kernels.small_cnn; notebook 04 uses it too)
+small_cnn = kernels.small_cnn
 
 
 class Networks(NamedTuple):
@@ -141,14 +120,13 @@ def train_networks(ds: data.Dataset, *, seed: int = 0, width: int = 128, steps: 
 
     check_scalar(seed, "seed", kind=int, min_value=0)
     init_m, apply_m, kfn = mlp(width)
-    keys = jax.random.split(jax.random.PRNGKey(seed), 3)
     shape = (1,) + ds.x_train.shape[1:]
-    p_mlp = jax.vmap(lambda k: init_m(k, shape)[1])(keys[:2])
+    p_mlp = init_params(init_m, shape, seed=1000 * seed + 1, count=2)
     tr_m = train.fit(apply_m, p_mlp, ds.x_train, ds.y_train, loss="cross_entropy",
                      optimizer="adam", lr=lr, steps=steps, ensemble=True, x_test=ds.x_test,
                      y_test=ds.y_test, record_every=steps, progress=progress)
     init_c, apply_c, _ = small_cnn(cnn_channels)
-    tr_c = train.fit(apply_c, init_c(keys[2], shape)[1], ds.x_train, ds.y_train,
+    tr_c = train.fit(apply_c, init_params(init_c, shape, seed=1000 * seed + 2), ds.x_train, ds.y_train,
                      loss="cross_entropy", optimizer="adam", lr=lr, steps=steps,
                      x_test=ds.x_test, y_test=ds.y_test, record_every=steps, progress=progress)
     member = [jax.tree_util.tree_map(lambda a, i=i: a[i], tr_m.params) for i in range(2)]
@@ -296,24 +274,33 @@ def ntk_adversary(kernel_fn: Any, ds: data.Dataset, eps: Sequence[float], *,
     the logistic loss on one output).
     """
     y_hot = data.one_hot(ds.y_train, classes)
+    import scipy.linalg
+
     k = kernels.analytic_kernel(kernel_fn, ds.x_train, dtype="float64")
-    lr = 1.0 / float(np.linalg.eigvalsh(k)[-1])
+    n = len(k)
+    lr = 1.0 / float(scipy.linalg.eigh(k, eigvals_only=True, subset_by_index=[n - 1, n - 1])[0])
     t_all = [float(t) for t in t_steps]
     if float(t_default) not in t_all:
         t_all.append(float(t_default))
-    preds = []
-    for t in t_all:
-        if np.isinf(t):
-            preds.append(attacks.kernel_predictor(kernel_fn, ds.x_train, y_hot, reg=1e-6,
-                                                  k_train=k))
-        else:
-            preds.append(attacks.kernel_predictor(kernel_fn, ds.x_train, y_hot, steps=int(t),
-                                                  lr=lr, k_train=k))
+    krr_pred = attacks.kernel_predictor(kernel_fn, ds.x_train, y_hot, reg=1e-6, k_train=k)
+    finite = [int(t) for t in t_all if not np.isinf(t)]
+    # every finite t from ONE eigendecomposition: the dual coefficients alpha_t of
+    # attacks.kernel_predictor(..., steps=t, lr=lr), i.e. gd_dynamics_discrete at e_i
+    alphas = iter(krr.gd_dynamics_discrete(k, y_hot, np.asarray(finite), k_test_train=np.eye(n),
+                                           lr=lr).test if finite else [])
+    preds = [krr_pred if np.isinf(t) else
+             attacks.Predictor(krr_pred.apply_fn, attacks.KernelParams(krr_pred.params.x_train,
+                                                                       next(alphas)), krr_pred.dtype)
+             for t in t_all]
     acc = np.array([attacks.accuracy(p, ds.x_test, ds.y_test) for p in preds])
     kw = dict(steps=steps, clip=CLIP, key=key)
     i_def = t_all.index(float(t_default))
     curve = attacks.robustness_curve(preds[i_def], ds.x_test, ds.y_test, eps, **kw)
-    x_t = np.stack([attacks.attack_model(p, ds.x_test, ds.y_test, eps_t, **kw).x_adv for p in preds])
+    eps_list = [float(e) for e in np.asarray(eps)]
+    # the default predictor at eps_t is already in the curve (same attack, same key)
+    x_t = np.stack([curve.x_adv[eps_list.index(float(eps_t))] if i == i_def and float(eps_t) in eps_list
+                    else attacks.attack_model(p, ds.x_test, ds.y_test, eps_t, **kw).x_adv
+                    for i, p in enumerate(preds)])
     return NTKAdversary(np.asarray(t_all), acc, preds, float(t_default), curve, float(eps_t), x_t, lr)
 
 
@@ -477,7 +464,7 @@ def adversarial_training(ds: data.Dataset, eps_train: Sequence[float], *, eps_ev
         schedule = lr
     init, apply, _ = mlp(width, depth)
     m = len(eps_train)
-    p0 = init(jax.random.PRNGKey(seed), (1,) + ds.x_train.shape[1:])[1]
+    p0 = init_params(init, (1,) + ds.x_train.shape[1:], seed=1000 * seed + 3)
     params = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (m,) + a.shape), p0)
     rec = sorted({int(round(s)) for s in np.linspace(0, steps, records + 1)})
     tr = train.fit(apply, params, ds.x_train, ds.y_train, loss="cross_entropy", optimizer="adam",

@@ -33,7 +33,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import hamiltonian as ham
-from ..progress import progress as progress_bar
 from ..validation import check_array, check_choice, check_rng, check_scalar
 
 __all__ = [
@@ -127,7 +126,7 @@ def run_experiment(
     decaying exponentially from ``lr0`` to ``lr1``; all ``S * K`` members of a model train in
     one compiled loop.  Rollouts: from the first state of each of the first ``n_rollouts``
     test trajectories, on ``n_times`` equally spaced times in ``[0, horizon]``, with
-    ``solve_ivp(method, rtol, atol)`` and the field evaluated in ``dtype`` (float32 is the
+    ``solve_ivp(method, rtol, atol)`` (every member of both models in one call) and the field evaluated in ``dtype`` (float32 is the
     precision the models were trained in; with RK45 it is good down to ``rtol ~ 1e-8``).
 
     The reference (github.com/greydanus/hamiltonian-nn) uses width 200, 2000 steps at a
@@ -168,7 +167,9 @@ def run_experiment(
     params, losses = [], []
     for j, model in enumerate(models):
         keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), j), S * K)
-        p0 = jax.jit(jax.vmap(lambda k, f=model.init_fn: f(k, (-1, 2))[1]))(keys)
+        # one eager init per member, stacked: jit(vmap(init_fn)) compiles the unrolled random
+        # draws for several seconds, the eager draws reuse one small compilation per shape
+        p0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[model.init_fn(k, (-1, 2))[1] for k in keys])
         fit = ham.fit_fields(model.field_fn, p0, x, y, lr=schedule, steps=steps, progress=progress)
         params.append(fit.params)
         losses.append(fit.loss.reshape(S, K, -1))
@@ -188,10 +189,8 @@ def run_experiment(
         else:
             true.append(ham.exact_trajectories(sys_objs[m // K], x0[m], t))
     true = np.stack(true)
-    rollouts = []
-    for j in progress_bar(range(2), progress, desc="rollouts (solve_ivp)"):
-        rollouts.append(ham.rollout(models[j].field_fn, params[j], x0, t, members=True,
-                                    method=method, rtol=rtol, atol=atol, dtype=dtype))
+    rollouts = _rollout_pair(models, params, x0, t, members=True, method=method, rtol=rtol,
+                             atol=atol, dtype=dtype)
     shape = (S, K) + x0.shape[1:]
     return Experiment(
         systems=sys_objs, noise_levels=noise, data=data, models=models, params=tuple(params),
@@ -199,6 +198,38 @@ def run_experiment(
         x0=x0.reshape(shape), true=true.reshape((S, K) + true.shape[1:]),
         rollouts=np.stack([r.reshape((S, K) + r.shape[1:]) for r in rollouts]),
         solver=(method, float(rtol), float(atol), dtype))
+
+
+def _paired_field(models: Sequence[ham.VectorFieldModel]) -> Any:
+    """One field for a baseline and an HNN side by side: ``params = (p_baseline, p_hnn)``,
+    ``x (2N, D)``, the first ``N`` states moved by the baseline, the last ``N`` by the HNN."""
+    key = tuple(m.field_fn for m in models)
+    if key not in _PAIRED:
+        if len(_PAIRED) >= 8:
+            _PAIRED.clear()
+
+        def field(params, x):
+            n = x.shape[0] // 2
+            return jnp.concatenate([models[0].field_fn(params[0], x[:n]),
+                                    models[1].field_fn(params[1], x[n:])])
+
+        _PAIRED[key] = field
+    return _PAIRED[key]
+
+
+_PAIRED: dict = {}
+
+
+def _rollout_pair(models: Sequence[ham.VectorFieldModel], params: Sequence[Any], x0: np.ndarray,
+                  t: np.ndarray, *, members: bool, **solver: Any) -> list[np.ndarray]:
+    """Both models rolled out from the same ``x0`` (``(N, D)``, or ``(M, N, D)`` with
+    ``members``) in *one* ``solve_ivp`` call (:func:`lecture_lib.hamiltonian.rollout` of the
+    paired field): half the field evaluations of two calls, since the adaptive steps of the two
+    models are about the same.  Returns ``[baseline, hnn]`` trajectories ``(..., N, T, D)``."""
+    n = x0.shape[-2]
+    both = ham.rollout(_paired_field(models), tuple(params), np.concatenate([x0, x0], axis=-2), t,
+                       members=members, **solver)
+    return [both[..., :n, :, :], both[..., n:, :, :]]
 
 
 def _on_members(fn: Any, exp: Experiment, j: int, x: np.ndarray) -> np.ndarray:
@@ -384,7 +415,7 @@ def compare_protocols(exp: Experiment, system: str = "mass-spring", noise: float
     ``mean over n_points equally spaced times of (H(x0) - H(x_t))^2`` (the true energy is
     constant).  "Reference": rollout ``i`` runs to :func:`reference_horizons` ``[i]`` (what the
     published loop did); "fixed": every rollout runs to ``t_end`` and nothing is rescaled.  All
-    rollouts of a model are one ``solve_ivp`` call on the union of the time grids, with the
+    rollouts of both models are one ``solve_ivp`` call on the union of the time grids, with the
     solver settings of ``exp``.
     """
     s, k = _index(exp, system, noise)
@@ -397,9 +428,9 @@ def compare_protocols(exp: Experiment, system: str = "mass-spring", noise: float
     t_all = np.unique(np.concatenate(grids))
     h0 = np.asarray(sys_obj.hamiltonian(x0))
     ref, fixed = np.zeros((2, n_rollouts)), np.zeros((2, n_rollouts))
-    for j in range(2):
-        traj = ham.rollout(exp.models[j].field_fn, member_params(exp, MODEL_KINDS[j], s, k), x0, t_all,
-                           method=method, rtol=rtol, atol=atol, dtype=dtype)
+    trajs = _rollout_pair(exp.models, [member_params(exp, kind, s, k) for kind in MODEL_KINDS], x0, t_all,
+                          members=False, method=method, rtol=rtol, atol=atol, dtype=dtype)
+    for j, traj in enumerate(trajs):
         h = np.asarray(sys_obj.hamiltonian(traj))                                # (R, T_all)
         for i in range(n_rollouts):
             ref[j, i] = np.mean((h0[i] - h[i, np.searchsorted(t_all, grids[i])]) ** 2)
@@ -454,7 +485,8 @@ def plot_phase_portraits(axes, exp: Experiment, noise: float | int, *, n_show: i
                 ax.plot(*exp.x0[s, k, i], "o", color="k", ms=3)
             ax.set(title=title, xlabel="position $q$", ylabel="momentum $p$",
                    xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
-            ax.legend(fontsize=7, loc="upper right")
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2,
+                      frameon=False)             # below the axes: the orbits reach the corners
 
 
 def plot_energy_vs_horizon(ax, exp: Experiment, system: str | int, *, noise: float | int | None = None,
@@ -530,13 +562,15 @@ def explorer(exp: Experiment, *, n_show: int = 3, curves: np.ndarray | None = No
                     for i in range(n_show)] for kind in ("truth",) + MODEL_KINDS}
     (starts,) = ax_p.plot([], [], "ko", ms=4, label="initial states")
     ax_p.set(xlabel="position $q$", ylabel="momentum $p$", aspect="equal")
-    ax_p.legend(fontsize=7, loc="upper right")
-    e_lines = {kind: ax_e.semilogy([], [], color=_COLORS[kind], label=_LABELS[kind])[0] for kind in MODEL_KINDS}
+    e_lines = {kind: ax_e.semilogy([], [], color=_COLORS[kind])[0] for kind in MODEL_KINDS}
     marker = ax_e.axvline(0, color="0.5", ls=":")
     floor = float(max(np.min(med[..., 1:][med[..., 1:] > 0]), 1e-8))
     ax_e.set(xlim=(0, exp.t[-1]), ylim=(0.5 * floor, 2 * float(np.max(med))),
              xlabel="time $t$ (time units)", ylabel=r"median $|H(x_t) - H(x_0)| / H(x_0)$")
-    ax_e.legend(fontsize=8, loc="lower right")
+    # One legend for both panels (same colours), below them: inside the axes it would cover the
+    # rollouts, which fill the phase plane up to its corners; and a figure legend is not
+    # redrawn when the lines move (lecture_lib.widgets redraws only what is drawn after them).
+    fig.legend(*ax_p.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
 
     def update(system: str = exp.systems[0].name, noise: float = float(exp.noise_levels[0]),
                horizon: float = float(exp.t[-1])):
@@ -551,7 +585,8 @@ def explorer(exp: Experiment, *, n_show: int = 3, curves: np.ndarray | None = No
                 lines[kind][i].set_data(path[:, 0], path[:, 1])
         starts.set_data(exp.x0[s, k, :n_show, 0], exp.x0[s, k, :n_show, 1])
         lim = _phase_limits(exp, s)
-        ax_p.set(xlim=(-lim, lim), ylim=(-lim, lim))
+        if ax_p.get_xlim() != (-lim, lim):      # a change of limits redraws the whole figure
+            ax_p.set(xlim=(-lim, lim), ylim=(-lim, lim))
         ax_p.set_title(f"{exp.systems[s].name}, noise {exp.noise_levels[k]:g}: "
                        f"rollouts to t = {exp.t[i_end - 1]:.1f}", fontsize=10)
         for j, kind in enumerate(MODEL_KINDS):
@@ -561,4 +596,6 @@ def explorer(exp: Experiment, *, n_show: int = 3, curves: np.ndarray | None = No
         ax_e.set_title(f"energy MSE to t = {exp.t[i_end - 1]:.1f}: baseline {b:.1e}, HNN {h:.1e} "
                        f"({b / h:.0f}x)", fontsize=10)
 
+    update()                                      # titles in place, then laid out once, with room
+    fig.tight_layout(rect=(0, 0.06, 1, 1))        # for the legend (live_plot keeps this layout)
     return fig, update

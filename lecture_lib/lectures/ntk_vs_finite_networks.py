@@ -24,6 +24,9 @@ of the slides "NTK vs NN" and "Why the NTK?":
   NeurIPS'19) in lock-step and measures how far they drift apart; :func:`input_linear_kernel` and
   :func:`input_linear_gap` compare the network with a *linear model on its inputs* (Hu et al.
   NeurIPS'20).
+* **Few-shot** (Arora et al., ICLR'20, section 5): :func:`few_shot` compares kernel regression
+  with a precomputed CNTK and a small CNN (``kernels.small_cnn``) trained by the GD core on the
+  same class-balanced draws of a few images per class (:func:`few_shot_draws`).
 
 Conventions: the training loss is the ``"mean"`` MSE ``L = 1/(2n) sum_i ||f(x_i) - y_i||^2``;
 one GD step with learning rate ``lr`` moves the outputs, to first order, by
@@ -51,7 +54,7 @@ __all__ = [
     "CostCounts", "cost_counts", "cholesky_solve_flops", "CostScaling", "cost_scaling", "crossover", "KernelMemory", "kernel_memory",
     "gap_covariance_bytes", "WidthSweep", "width_sweep", "LinearizationGap",
     "linearization_gap", "input_linear_kernel", "input_linear_gap", "paired_differences",
-    "format_table",
+    "format_table", "FewShot", "few_shot_draws", "few_shot",
 ]
 
 
@@ -574,3 +577,125 @@ def format_table(scores: Mapping[str, Mapping[str, Any]], digits: int = 3) -> st
             cells.append(f"**{s}**" if np.isclose(means[m], best, rtol=0, atol=1e-12) else s)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- #
+# few-shot: CNTK vs a trained CNN (Arora et al. ICLR'20, section 5)
+# --------------------------------------------------------------------------- #
+class FewShot(NamedTuple):
+    """Output of :func:`few_shot` (``S`` sizes, ``D`` draws): ``shots`` (S,) images per class;
+    ``indices`` list of ``S`` arrays ``(D, shots * classes)`` into the pool; ``kernel_acc``,
+    ``net_acc`` (S, D) test accuracies of kernel regression and of the trained network on the
+    *same* draw (paired); ``net_train_acc`` (S, D) the network's accuracy on its training draw."""
+
+    shots: np.ndarray
+    indices: list
+    kernel_acc: np.ndarray
+    net_acc: np.ndarray
+    net_train_acc: np.ndarray
+
+
+def few_shot_draws(y_pool: Any, shots: Sequence[int], n_draws: int, seed: int = 0) -> list:
+    """``D`` random class-balanced subsets of a labelled pool per size: for each ``s`` in
+    ``shots`` an int array ``(n_draws, s * classes)`` of pool indices, ``s`` of every class,
+    drawn without replacement (independently per draw; seeded)."""
+    y = check_array(y_pool, "y_pool", ndim=1, finite=False).astype(int)
+    shots = check_int_sequence(shots, "shots", min_value=1, increasing=True)
+    check_scalar(n_draws, "n_draws", kind=int, min_value=1)
+    check_scalar(seed, "seed", kind=int)
+    classes = np.unique(y)
+    by_class = [np.flatnonzero(y == c) for c in classes]
+    if shots[-1] > min(len(b) for b in by_class):
+        raise ValueError(f"shots must be at most the smallest class size {min(len(b) for b in by_class)}, "
+                         f"got {shots[-1]}")
+    rng = np.random.default_rng(seed)
+    return [np.stack([np.concatenate([rng.choice(b, s, replace=False) for b in by_class])
+                      for _ in range(n_draws)]) for s in shots]
+
+
+def few_shot(
+    k_pool: Any,
+    k_test_pool: Any,
+    x_pool: Any,
+    y_pool: Any,
+    x_test: Any,
+    y_test: Any,
+    init_fn: Callable,
+    apply_fn: Callable,
+    shots: Sequence[int],
+    n_draws: int = 4,
+    seed: int = 0,
+    reg: float = 1e-4,
+    lr: float = 1e-2,
+    steps: int = 200,
+    progress: bool = True,
+) -> FewShot:
+    """Few-shot classification: kernel regression vs a trained network on the same draws.
+
+    For every size ``s`` in ``shots`` and each of ``n_draws`` class-balanced draws of ``s``
+    images per class from the pool (:func:`few_shot_draws`): (a) kernel regression on one-hot
+    targets with the precomputed kernel (``k_pool`` (N, N) on the pool, ``k_test_pool`` (m, N)
+    test x pool; ``krr.fit_predict`` with ridge ``reg``), (b) the network
+    ``(init_fn, apply_fn)`` trained from its own initialisation (one per run) with full-batch
+    Adam (``lr``, ``steps``) on softmax cross-entropy by the GD core (``train.run``; all runs
+    padded to the largest draw with the padding masked out of the loss, ``vmap``-ped, one
+    compilation).  Accuracies on the same test set.
+
+    Args:
+      x_pool: ``(N, ...)`` inputs of the pool; y_pool ``(N,)`` integer labels ``0..k-1``;
+      x_test, y_test: ``(m, ...)``, ``(m,)``.
+      seed: draws use ``few_shot_draws(..., seed)``, the networks ``split(PRNGKey(seed))``.
+
+    Returns:
+      :class:`FewShot`.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    y_pool = check_array(y_pool, "y_pool", ndim=1, finite=False).astype(int)
+    y_test = check_array(y_test, "y_test", ndim=1, finite=False).astype(int)
+    x_pool = check_array(x_pool, "x_pool", min_ndim=2)
+    x_test = check_array(x_test, "x_test", min_ndim=2)
+    check_same_length("x_pool", x_pool, "y_pool", y_pool)
+    check_same_length("x_test", x_test, "y_test", y_test)
+    k_pool = check_array(k_pool, "k_pool", ndim=2)
+    k_test_pool = check_array(k_test_pool, "k_test_pool", ndim=2)
+    if k_pool.shape != (len(y_pool), len(y_pool)) or k_test_pool.shape != (len(y_test), len(y_pool)):
+        raise ValueError(f"k_pool must be (N, N) and k_test_pool (m, N) for N={len(y_pool)}, "
+                         f"m={len(y_test)}; got {k_pool.shape} and {k_test_pool.shape}")
+    check_scalar(steps, "steps", kind=int, min_value=1)
+    draws = few_shot_draws(y_pool, shots, n_draws, seed)
+    n_classes = int(max(y_pool.max(), y_test.max())) + 1
+    eye = np.eye(n_classes)
+
+    model = train.make_model(apply_fn)
+    obj = train.objective(model, "cross_entropy", "mean")
+    opt = train.optimizer("adam", lr)
+    x_test_j = jnp.asarray(x_test, jnp.float32)
+
+    def fit_eval(p, x, y, mask):
+        state, _ = train.run(obj, opt, opt[0](p), train.Problem(p, x, y, mask), 0, steps)
+        p1 = opt[2](state)
+        return model(p1, p1, x), model(p1, p1, x_test_j)
+
+    # every (size, draw) run padded to the largest size, the padding rows masked out of the
+    # loss: one compilation and one vmapped call for all runs
+    m = max(ix.shape[1] for ix in draws)
+    idx_all = np.concatenate([np.pad(ix, ((0, 0), (0, m - ix.shape[1])), mode="edge") for ix in draws])
+    mask = np.concatenate([np.broadcast_to(np.arange(m) < ix.shape[1], (n_draws, m)) for ix in draws])
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(idx_all))  # own init per run
+    params = jax.jit(jax.vmap(lambda k: init_fn(k, (-1,) + x_pool.shape[1:])[1]))(keys)  # 1 compile
+    params = jax.tree.map(lambda a: a.astype(jnp.float32), params)
+    f_tr, f_te = jax.device_get(jax.jit(jax.vmap(fit_eval))(
+        params, jnp.asarray(x_pool[idx_all], jnp.float32), jnp.asarray(y_pool[idx_all], jnp.int32),
+        jnp.asarray(mask, jnp.float32)))
+    hit_tr = np.argmax(f_tr, axis=-1) == y_pool[idx_all]
+    n_train = (np.sum(hit_tr * mask, axis=-1) / mask.sum(axis=-1)).reshape(len(draws), n_draws)
+    n_acc = np.mean(np.argmax(f_te, axis=-1) == y_test, axis=-1).reshape(len(draws), n_draws)
+
+    k_acc = np.zeros((len(draws), n_draws))
+    for i, idx in enumerate(progress_bar(draws, progress, desc="kernel regression")):
+        for d, ix in enumerate(idx):
+            pred = krr.fit_predict(k_pool[np.ix_(ix, ix)], eye[y_pool[ix]], k_test_pool[:, ix], reg=reg)
+            k_acc[i, d] = metrics.accuracy(pred, y_test)
+    return FewShot(np.asarray(check_int_sequence(shots, "shots")), draws, k_acc, n_acc, n_train)

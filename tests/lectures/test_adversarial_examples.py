@@ -108,6 +108,31 @@ def test_ntk_adversary_tiny(tiny):
     assert res.curve.accuracy[-1] <= res.accuracy[-1]
     np.testing.assert_allclose(res.x_adv_t[1], res.curve.x_adv[1], atol=1e-12)  # same attack, same t
     assert 0 < res.lr
+    # the predictors of one eigendecomposition are those of attacks.kernel_predictor
+    kfn = lec.mlp(8)[2]
+    lam_max = np.linalg.eigvalsh(np.asarray(kfn(ds.x_train, ds.x_train, "ntk"), np.float64))[-1]
+    assert res.lr == pytest.approx(1 / lam_max, rel=1e-5)
+    ref = attacks.kernel_predictor(kfn, ds.x_train, data.one_hot(ds.y_train, 10), steps=5, lr=res.lr)
+    np.testing.assert_allclose(res.predictors[0].params.alpha, ref.params.alpha, rtol=1e-6, atol=1e-9)
+    assert res.predictors[0].dtype == ref.dtype and res.predictors[0].apply_fn is ref.apply_fn
+
+
+def test_mlp_is_cached_and_init_params_are_standard_normal():
+    import jax
+
+    assert lec.mlp(16) is lec.mlp(16)
+    init, apply, _ = lec.mlp(16)
+    ref = init(jax.random.PRNGKey(0), (1, 8, 8, 1))[1]
+    p = lec.init_params(init, (1, 8, 8, 1), seed=3, count=2)
+    leaves = jax.tree_util.tree_leaves
+    assert [a.shape for a in leaves(p)] == [(2,) + a.shape for a in leaves(ref)]
+    again = lec.init_params(init, (1, 8, 8, 1), seed=3, count=2)
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(p), leaves(again)))
+    flat = np.concatenate([np.ravel(a) for a in leaves(p)])
+    assert abs(flat.mean()) < 0.05 and abs(flat.std() - 1) < 0.05      # N(0, 1), as stax's NTK init
+    cnn = lec.small_cnn((4, 4), hidden=8)
+    pc = lec.init_params(cnn[0], (1, 8, 8, 1), seed=0)
+    assert cnn[1](pc, jnp.zeros((3, 8, 8, 1), jnp.float32)).shape == (3, 10)
 
 
 def test_sample_complexity():

@@ -198,3 +198,39 @@ def test_paired_differences_pair_folds_and_validate():
     np.testing.assert_allclose(d["n"], [0.2, 0.0, -0.1, 0.0])
     with pytest.raises(ValueError, match="model"):
         lec.paired_differences(scores, "zz")
+
+
+# --------------------------------------------------------------------------- #
+# few-shot: CNTK vs a trained CNN
+# --------------------------------------------------------------------------- #
+def test_few_shot_draws_are_balanced_seeded_and_checked():
+    y = np.repeat(np.arange(3), 5)
+    draws = lec.few_shot_draws(y, [1, 3], n_draws=4, seed=2)
+    assert [d.shape for d in draws] == [(4, 3), (4, 9)]
+    for d in draws[1]:
+        assert len(set(d)) == 9 and np.array_equal(np.bincount(y[d], minlength=3), [3, 3, 3])
+    again = lec.few_shot_draws(y, [1, 3], n_draws=4, seed=2)
+    assert all(np.array_equal(a, b) for a, b in zip(draws, again))
+    assert not np.array_equal(lec.few_shot_draws(y, [3], 4, seed=3)[0], draws[1])
+    with pytest.raises(ValueError, match="shots"):
+        lec.few_shot_draws(y, [6], 2)
+
+
+def test_few_shot_pairs_kernel_and_network_on_the_same_draws():
+    ds = data.digits(n_train=40, n_test=30, image=True, standardize="pixel", seed=0, classes=(0, 1))
+    x = ds.x_train.reshape(len(ds.x_train), -1)
+    xt = ds.x_test.reshape(len(ds.x_test), -1)
+    k, kt = kernels.rbf_kernel(1.0 / 64)(x, x), kernels.rbf_kernel(1.0 / 64)(xt, x)
+    init, apply, _ = kernels.small_cnn((2,), hidden=8, classes=2)
+    out = lec.few_shot(k, kt, ds.x_train, ds.y_train, ds.x_test, ds.y_test, init, apply,
+                       [1, 4], n_draws=2, seed=0, lr=0.05, steps=60, progress=False)
+    assert out.shots.tolist() == [1, 4]
+    assert out.kernel_acc.shape == out.net_acc.shape == out.net_train_acc.shape == (2, 2)
+    # the kernel column is kernel regression on exactly that draw
+    ix = out.indices[1][0]
+    pred = krr.fit_predict(k[np.ix_(ix, ix)], np.eye(2)[ds.y_train[ix]], kt[:, ix], reg=1e-4)
+    assert out.kernel_acc[1, 0] == pytest.approx(metrics.accuracy(pred, ds.y_test))
+    assert np.all(out.net_train_acc[1] == 1.0)      # 8 images are fitted by Adam
+    assert np.all(out.kernel_acc[1] > 0.6) and np.all(out.net_acc[1] > 0.6)  # 0 vs 1 is easy
+    with pytest.raises(ValueError, match="k_pool"):
+        lec.few_shot(k[:5], kt, ds.x_train, ds.y_train, ds.x_test, ds.y_test, init, apply, [1])
