@@ -136,10 +136,13 @@ def test_real_notebook_handout_has_no_solution_text(path: Path):
     handout = handouts.make_handout(instructor)
     assert solution_cells(instructor), f"{path.name} has no solution (tag 'solution', docs/authoring.md)"
     assert handouts.leaks(handout, instructor) == []
-    text = nbformat.writes(handout)
+    text = handouts._normalise(nbformat.writes(handout))
+    # A line the solution shares with a cell the handout keeps (a loop header, say) is no leak.
+    kept = handouts._normalise("\n".join(c.source for c in instructor.cells
+                                          if c not in solution_cells(instructor)))
     for cell in solution_cells(instructor):
         for fragment in handouts._fragments(cell):
-            assert fragment not in handouts._normalise(text)
+            assert fragment in kept or fragment not in text, fragment
     assert all(c.outputs == [] for c in handout.cells if c.cell_type == "code")
 
 
