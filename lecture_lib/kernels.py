@@ -41,6 +41,7 @@ import numpy as np
 
 from ._neural_tangents import nt, stax  # neural-tangents without its TensorFlow interop
 
+from . import kernel_measures
 from .precision import resolve_dtype, x64
 from .validation import check_array, check_choice, check_int_sequence, check_scalar, is_tracer
 
@@ -449,17 +450,16 @@ def _square(k: Any, name: str = "k") -> np.ndarray:
 
 
 def center_kernel(k: Any) -> np.ndarray:
-    """Centred kernel ``H K H`` with ``H = I - 1 1^T / n`` (square ``(n, n)``).
+    """Centred kernel ``H K H`` with ``H = I - 1 1^T / n``: square ``(n, n)`` or a stack
+    ``(..., n, n)`` of them.
 
     The kernel of the features minus their mean over the ``n`` samples: removes
     the part every pair of samples shares (e.g. the large constant offset of a
     CNTK with global average pooling on non-negative images), which otherwise
-    dominates a heat map of the kernel.
+    dominates a heat map of the kernel.  The same function as
+    :func:`lecture_lib.kernel_measures.center` (one implementation, there).
     """
-    k = _square(k)
-    row = k.mean(axis=0, keepdims=True)
-    col = k.mean(axis=1, keepdims=True)
-    return k - row - col + k.mean()
+    return kernel_measures.center(k)
 
 
 def normalize_kernel(k: Any) -> np.ndarray:

@@ -206,6 +206,10 @@ def test_center_kernel():
     np.testing.assert_allclose(kc.sum(axis=0), 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="square"):
         kernels.center_kernel(np.ones((2, 3)))
+    stack = np.stack([f @ f.T, 2.0 * f @ f.T + 1.0])          # (2, n, n): one per matrix
+    np.testing.assert_allclose(kernels.center_kernel(stack),
+                               np.stack([kc, kernels.center_kernel(stack[1])]), atol=1e-12)
+    np.testing.assert_allclose(kernels.center_kernel(stack[1]), 2.0 * kc, atol=1e-12)
 
 
 def test_rbf_and_laplace_kernels():
