@@ -19,6 +19,9 @@ PYTEST_ARGS ?=
 # Notebooks that `make test` also drives in JupyterLab (tests/test_browser.py; every notebook is
 # executed by tests/test_notebooks.py in any case). `make test-browser` drives all of them.
 BROWSER_SUBSET ?= 00,03,10
+# `make test`: processes for the unit tests (everything but NOTEBOOK_TESTS); 1 = no parallelism.
+UNIT_JOBS ?= 2
+NOTEBOOK_TESTS := tests/test_notebooks.py tests/test_browser.py
 # The lock: every package pinned with hashes, written by `make lock` from pyproject.toml (what
 # lecture_lib imports) + requirements.in (the lectures' top-level packages); README "Versions".
 LOCK        := requirements.txt requirements-nodeps.txt
@@ -51,8 +54,12 @@ lectures: install
 
 # The notebook tests store their executions (build/jupyter_cache); check-build's site and handouts
 # reuse them instead of executing every notebook again (coursekit/execute.py).
+# The unit tests run in UNIT_JOBS processes (pytest-xdist); the notebooks and the browser test run
+# after them, one at a time: a notebook uses both cores itself.
 test: install
-	BROWSER_NOTEBOOKS=$${BROWSER_NOTEBOOKS:-$(BROWSER_SUBSET)} $(RUN_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(RUN_ENV) $(BIN)/python -m pytest -n $(UNIT_JOBS) $(NOTEBOOK_TESTS:%=--ignore=%) $(PYTEST_ARGS)
+	BROWSER_NOTEBOOKS=$${BROWSER_NOTEBOOKS:-$(BROWSER_SUBSET)} $(RUN_ENV) $(BIN)/python -m pytest \
+	    $(NOTEBOOK_TESTS) $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory check-build
 
 # Remove stored tqdm progress bars from notebooks/ (tests/test_coursekit.py checks there are none).

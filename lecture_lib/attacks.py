@@ -618,13 +618,29 @@ def _loss_per_example(base: Callable, pred: jnp.ndarray, y: jnp.ndarray) -> jnp.
     return jax.vmap(lambda p, t: base(p[None], t[None]))(pred, y)
 
 
-def _model_attack_core(apply_fn, loss, norm, params, x, y, clean, eps, step_size, steps,
-                       restarts, random_start, lo, hi, key):
+def _direction_either(g: jnp.ndarray, l2: jnp.ndarray) -> jnp.ndarray:
+    """:func:`_step_direction` with the norm chosen by a traced bool ``l2``."""
+    return jnp.where(l2, _step_direction(g, "l2"), _step_direction(g, "linf"))
+
+
+def _project_either(delta: jnp.ndarray, eps: jnp.ndarray, l2: jnp.ndarray) -> jnp.ndarray:
+    return jnp.where(l2, _project(delta, eps, "l2"), _project(delta, eps, "linf"))
+
+
+def _random_start_either(key: jax.Array, x: jnp.ndarray, eps: jnp.ndarray,
+                         l2: jnp.ndarray) -> jnp.ndarray:
+    return jnp.where(l2, _random_start(key, x, eps, "l2"), _random_start(key, x, eps, "linf"))
+
+
+def _model_attack_core(apply_fn, loss, params, x, y, clean, eps, step_size, steps,
+                       restarts, random_start, lo, hi, key, l2):
     """PGD on ``loss(apply_fn(params, x), y)`` tracking the worst iterate per example.
 
-    Everything but ``apply_fn``, ``loss`` and ``norm`` is traced (one compilation serves
-    every radius, step count, restart count and clip range), and the model appears at one
-    call site (compiling a kernel predictor's gradient dominates the cost of a call).
+    Everything but ``apply_fn`` and ``loss`` is traced (one compilation serves every radius,
+    norm -- ``l2``: a bool, ``False`` for L-inf; both step rules are computed elementwise and
+    one is selected, the same numbers as a norm-specialised loop --, step count, restart
+    count and clip range), and the model appears at one call site (compiling a kernel
+    predictor's gradient dominates the cost of a call).
     Candidates are the iterates after 1, ..., ``steps`` steps of every restart; per example
     the attack keeps the candidate that is misclassified with the largest loss, or, if none
     is misclassified, the one with the largest loss.  Returns ``(x_adv, robust)``:
@@ -654,7 +670,7 @@ def _model_attack_core(apply_fn, loss, norm, params, x, y, clean, eps, step_size
 
     def one_restart(r, state):
         k = jax.random.fold_in(key, r)
-        noise = _random_start(k, x, eps, norm)
+        noise = _random_start_either(k, x, eps, l2)
         start_random = jnp.logical_or(random_start, r > 0)
         xa = clip_fn(x + jnp.where(start_random, noise, jnp.zeros_like(x)))
 
@@ -663,7 +679,8 @@ def _model_attack_core(apply_fn, loss, norm, params, x, y, clean, eps, step_size
             (_, pred), g = value_and_grad(xa)
             new = consider(state, xa, pred)
             state = jax.tree_util.tree_map(lambda u, v: jnp.where(i > 0, u, v), new, state)
-            moved = clip_fn(x + _project(xa + step_size * _step_direction(g, norm) - x, eps, norm))
+            moved = clip_fn(x + _project_either(xa + step_size * _direction_either(g, l2) - x,
+                                                eps, l2))
             return jnp.where(i < steps, moved, xa), state
 
         return jax.lax.fori_loop(0, steps + 1, step, (xa, state))[1]
@@ -674,7 +691,7 @@ def _model_attack_core(apply_fn, loss, norm, params, x, y, clean, eps, step_size
     return best_x, ~broken
 
 
-_model_attack_jit = jax.jit(_model_attack_core, static_argnums=(0, 1, 2))
+_model_attack_jit = jax.jit(_model_attack_core, static_argnums=(0, 1))
 
 
 class AttackResult(NamedTuple):
@@ -791,10 +808,11 @@ def attack_model(
     with ctx:
         for b, s, e in _batches(len(x), batch_size):
             xa, rb = _model_attack_jit(
-                model.apply_fn, loss, norm, model.params,
+                model.apply_fn, loss, model.params,
                 jnp.asarray(_as_float(x[s:e], np_dtype)), jnp.asarray(y[s:e]),
                 jnp.asarray(clean[s:e]), float(eps), float(step_size), int(steps),
-                int(restarts), bool(random_start), lo, hi, jax.random.fold_in(key, b))
+                int(restarts), bool(random_start), lo, hi, jax.random.fold_in(key, b),
+                norm == "l2")
             outs.append(np.asarray(xa))
             robust.append(np.asarray(rb))
     x_adv = _finalize(x.astype(out_dtype, copy=False), np.concatenate(outs), float(eps), norm, clip)

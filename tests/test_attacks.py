@@ -346,6 +346,20 @@ def test_attack_model_compiles_once_per_architecture(mlp_predictor):
     assert A._model_attack_jit._cache_size() == before
 
 
+def test_attack_model_one_compilation_for_both_norms(mlp_predictor):
+    """The norm is traced: L-inf and L2 attacks of one architecture share a compilation,
+    and each still moves by its own rule (L-inf box, L2 ball)."""
+    model, x, y = mlp_predictor
+    A.attack_model(model, x, y, 0.1, steps=3)
+    before = A._model_attack_jit._cache_size()
+    res2 = A.attack_model(model, x, y, 0.5, norm="l2", steps=4, restarts=2, key=3)
+    resi = A.attack_model(model, x, y, 0.1, norm="linf", steps=4, restarts=2, key=3)
+    assert A._model_attack_jit._cache_size() == before
+    assert np.all(A.perturbation_norms(x, res2.x_adv, "l2") <= 0.5 + 1e-5)
+    assert np.all(A.perturbation_norms(x, resi.x_adv, "linf") <= 0.1 + 1e-6)
+    assert A.perturbation_norms(x, res2.x_adv, "linf").max() > 0.1
+
+
 def test_noise_control_and_curves(mlp_predictor):
     model, x, y = mlp_predictor
     noise = A.random_noise(x, 0.2, key=0)

@@ -360,25 +360,34 @@ class SampleComplexity(NamedTuple):
     eps: float
 
 
-def sample_complexity(n_values: Sequence[int], d: int, eps: float, *, c: float = 0.5,
-                      draws: int = 200, seed: int = 0) -> SampleComplexity:
+def sample_complexity(n_values: Sequence[int], d: int, eps: float | Sequence[float], *,
+                      c: float = 0.5, draws: int = 200, seed: int = 0
+                      ) -> SampleComplexity | dict[float, SampleComplexity]:
     """Errors of ``w = mean_i y_i x_i`` in :func:`lecture_lib.robustness.schmidt_model` ``(d, c)``.
 
     Since ``y_i x_i = theta* + sigma g_i``, ``w ~ N(theta*, sigma^2 / n I)`` exactly: each
     of the ``draws`` training sets is drawn as that one vector (the notebook checks it against
     the mean of real samples); errors are the exact ones of
     :func:`lecture_lib.robustness.gaussian_linear_errors` (L-inf attack of radius ``eps``).
+    A sequence ``eps`` evaluates the same draws at every radius and returns
+    ``{eps: SampleComplexity}`` (the numbers of one call per radius with the same ``seed``).
     """
     n_values = check_int_sequence(n_values, "n_values", min_value=1, increasing=True)
     check_scalar(draws, "draws", kind=int, min_value=1)
+    several = np.ndim(eps) > 0
+    eps_list = [float(e) for e in np.atleast_1d(np.asarray(eps, dtype=np.float64))]
     model = robustness.schmidt_model(d, c)
     rng = np.random.default_rng(seed)
-    std, rob = np.zeros((len(n_values), draws)), np.zeros((len(n_values), draws))
+    std = np.zeros((len(n_values), draws))
+    rob = np.zeros((len(eps_list), len(n_values), draws))
     for i, n in enumerate(n_values):
         w = model.theta[None, :] + model.sigma / np.sqrt(n) * rng.standard_normal((draws, int(d)))
-        std[i], rob[i] = robustness.gaussian_linear_errors(w, model, eps, "linf")
-    return SampleComplexity(np.asarray(n_values), std.mean(1), rob.mean(1), std.std(1),
-                            rob.std(1), int(d), model.sigma, float(eps))
+        for k, e in enumerate(eps_list):
+            std[i], rob[k, i] = robustness.gaussian_linear_errors(w, model, e, "linf")
+    out = {e: SampleComplexity(np.asarray(n_values), std.mean(1), rob[k].mean(1), std.std(1),
+                               rob[k].std(1), int(d), model.sigma, e)
+           for k, e in enumerate(eps_list)}
+    return out if several else out[eps_list[0]]
 
 
 def samples_needed(res: SampleComplexity, level: float = 0.05) -> tuple[float, float]:

@@ -376,7 +376,10 @@ def evaluate_search_space(ds: Digits, archs: Sequence[supernet.Arch] | None = No
         tr = EnsembleTrainer.cached(net.apply, optimizer="sgd", lr=lr, batch_size=batch_size)
         x_tv = _inputs(kind, np.concatenate([ds.x_train, ds.x_val]))
         rng = np.random.default_rng([seed, 1])
-        f = np.stack([tr.predict(net.init_many(rng, group), x_tv) for _ in range(nngp_samples)], 1)
+        # all draws in one stacked predict (one pass over padded chunks instead of one per draw)
+        draws = [net.init_many(rng, group) for _ in range(nngp_samples)]
+        stacked = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *draws)
+        f = tr.predict(stacked, x_tv).reshape((nngp_samples, len(group)) + (len(x_tv), -1)).swapaxes(0, 1)
         with threadpool_limits(1):  # small solves: one BLAS thread is much faster under load
             for j, i in enumerate(sel):
                 k = proxies.monte_carlo_nngp(f[j])

@@ -66,7 +66,7 @@ __all__ = [
     # part 1
     "channel_norm_task", "channel_cnn", "fc_net", "Curve", "gd_learning_curve",
     "krr_learning_curve", "samples_needed", "CNN_LABEL", "FC_GD_LABEL", "FC_NTK_LABEL",
-    "ChannelCurves", "channel_task_curves", "sample_need", "random_rotation",
+    "ChannelCurves", "channel_task_curves", "channel_task_sweep", "sample_need", "random_rotation",
     "random_permutation", "Equivariance", "equivariance_check",
     # part 2
     "parity", "k_pattern_task", "pattern_index", "kpattern_cnn", "KPatternRuns", "kpattern_runs",
@@ -592,6 +592,114 @@ def channel_task_curves(
     k_test = kernels.analytic_kernel(f_kernel, xtf, xf[:n_k], dtype="float64")
     ntk = Curve(krr_sizes, krr_learning_curve(k_train, y[:n_k], k_test, yt, krr_sizes))
     return ChannelCurves(2 * pixels, cnn_curve, fc_curve, ntk)
+
+
+def _stacked_gd_curves(init_fns, apply_fn, xs, ys, x_tests, y_tests, sizes, lr, steps, n_seeds, seeds,
+                       group_ratio):
+    """:func:`gd_learning_curve` for several problems of equal shapes at once (one compilation per
+    size group for all of them): problem ``i`` has the pool ``xs[i]``, ``ys[i]``, the test set
+    ``x_tests[i]``, ``y_tests[i]``, the init ``init_fns[i](PRNGKey(seeds[i] + s))`` (params only)."""
+    m_max = int(sizes.max())
+    params0 = [jax.vmap(f)(jnp.stack([jax.random.PRNGKey(sd + s) for s in range(n_seeds)]))
+               for f, sd in zip(init_fns, seeds)]
+    n_prob = len(xs)
+    test_acc = np.empty((n_prob, len(sizes), n_seeds))
+    train_acc = np.empty((n_prob, len(sizes), n_seeds))
+    for group in _size_groups(sizes, group_ratio):
+        c, width = len(group), int(sizes[group].max())
+        rep = lambda a: np.repeat(np.stack(a), c, axis=0)  # noqa: E731  (problem-major, then size)
+        xb = rep([np.stack([x[s * m_max:s * m_max + width] for s in range(n_seeds)]) for x in xs])
+        yb = rep([np.stack([y[s * m_max:s * m_max + width] for s in range(n_seeds)]) for y in ys])
+        masks = (np.arange(width)[None, :] < sizes[group][:, None]).astype(xb.dtype)
+        mask = np.broadcast_to(np.tile(masks, (n_prob, 1))[:, None, :], (n_prob * c, n_seeds, width))
+        params = jax.tree_util.tree_map(lambda *a: jnp.repeat(jnp.stack(a), c, axis=0), *params0)
+        runs = gd_runs(apply_fn, params, xb, yb, rep(x_tests), rep(y_tests), lr=lr, steps=steps, mask=mask)
+        test_acc[:, group] = runs.test_acc[-1].reshape(n_prob, c, n_seeds)
+        train_acc[:, group] = runs.train_acc[-1].reshape(n_prob, c, n_seeds)
+    return [Curve(sizes, te, tr) for te, tr in zip(test_acc, train_acc)]
+
+
+def channel_task_sweep(
+    pixels: Sequence[int],
+    *,
+    kernel_only: Sequence[int] = (),
+    fc_sizes: Sequence[int],
+    cnn_sizes: Sequence[int],
+    krr_sizes: Sequence[int],
+    n_test: int,
+    seeds: int,
+    fc_width: int,
+    fc_lr: float,
+    fc_steps: int,
+    cnn_channels: int,
+    cnn_lr: float,
+    cnn_steps: int,
+    seed: int = 0,
+) -> dict[int, ChannelCurves]:
+    """:func:`channel_task_curves` ``(P, ..., seed=seed + P)`` for every ``P`` in ``pixels`` (all three
+    learners) and in ``kernel_only`` (FC NTK only), keyed by ``d = 2P``, with one compilation per
+    learner (and size group) for all ``P`` instead of one per ``P``.
+
+    The inputs are zero-padded to ``P_max`` pixels and scaled by ``sqrt(P_max / P)``, which changes
+    nothing a learner computes: the CNN's average pool gives ``(1/P_max) sum_p (P_max/P) z_p^2 =
+    (1/P) sum_p z_p^2``; the FC net's first layer ``sqrt(2/d_max) W x_pad = sqrt(2/d) W_{:d} x`` (its
+    init is the ``d``-input init padded with unused rows, which get no gradient); the FC NTK sees
+    ``x_pad . x'_pad / d_max = x . x' / d``.  Same data, inits and results as the per-``P`` calls
+    (up to float round-off; checked in the tests).
+    """
+    pixels = [int(p) for p in pixels]
+    kernel_only = [int(p) for p in kernel_only]
+    check_int_sequence(pixels + kernel_only, "pixels", min_value=1)
+    check_scalar(seeds, "seeds", kind=int, min_value=1)
+    check_scalar(seed, "seed", kind=int, min_value=0)
+    fc_sizes = np.asarray(fc_sizes, dtype=int)
+    cnn_sizes = np.asarray(cnn_sizes, dtype=int)
+    krr_sizes = np.asarray(krr_sizes, dtype=int)
+    _check_sizes(fc_sizes, 10**12), _check_sizes(cnn_sizes, 10**12), _check_sizes(krr_sizes, 10**12)
+    every = sorted(set(pixels + kernel_only))
+    p_max = max(every)
+    pool = int(max(seeds * fc_sizes.max(), krr_sizes.max(), seeds * cnn_sizes.max()))
+
+    def padded(a, p):   # (n, P, 1, 2) -> (n, P_max, 1, 2)
+        return np.pad(a * np.float32(np.sqrt(p_max / p)), [(0, 0), (0, p_max - p), (0, 0), (0, 0)])
+
+    data = {}
+    for p in every:
+        x, y = channel_norm_task(pool, p, seed=seed + p)
+        xt, yt = channel_norm_task(n_test, p, seed=seed + p + 1)
+        data[p] = (padded(x, p), y, padded(xt, p), yt)
+    main = [p for p in every if p in pixels]
+    flat = lambda a: a.reshape(len(a), -1)  # noqa: E731
+    cnn_curves = fc_curves = [None] * len(main)
+    if main:
+        c_init, c_apply = channel_cnn(cnn_channels)
+        cnn_curves = _stacked_gd_curves(
+            [lambda k: c_init(k, (1, p_max, 1, 2))[1]] * len(main), c_apply,
+            *([data[p][i] for p in main] for i in range(4)), cnn_sizes, cnn_lr, cnn_steps, seeds,
+            [seed + p for p in main], float(cnn_sizes.max()))
+        f_init, f_apply, _ = fc_net(fc_width)
+
+        def fc_init(p):
+            def init(k):
+                (w1, b1), mid, last = f_init(k, (1, 2 * p))[1]
+                return [(jnp.pad(w1, ((0, 2 * (p_max - p)), (0, 0))), b1), mid, last]
+            return init
+
+        fc_curves = _stacked_gd_curves(
+            [fc_init(p) for p in main], f_apply, [flat(data[p][0]) for p in main], [data[p][1] for p in main],
+            [flat(data[p][2]) for p in main], [data[p][3] for p in main], fc_sizes, fc_lr, fc_steps, seeds,
+            [seed + p for p in main], 8.0)
+    f_kernel = fc_net(fc_width)[2]
+    n_k = int(krr_sizes.max())
+    out = {}
+    for p in every:
+        x, y, xt, yt = data[p]
+        k_train = kernels.analytic_kernel(f_kernel, flat(x[:n_k]), dtype="float64")
+        k_test = kernels.analytic_kernel(f_kernel, flat(xt), flat(x[:n_k]), dtype="float64")
+        ntk = Curve(krr_sizes, krr_learning_curve(k_train, y[:n_k], k_test, yt, krr_sizes))
+        i = main.index(p) if p in main else None
+        out[2 * p] = ChannelCurves(2 * p, None if i is None else cnn_curves[i], None if i is None else fc_curves[i], ntk)
+    return out
 
 
 def sample_need(curves: Sequence[ChannelCurves], label: str, threshold: float) -> tuple[np.ndarray, np.ndarray]:

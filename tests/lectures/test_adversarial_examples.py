@@ -147,6 +147,13 @@ def test_sample_complexity():
     fig, ax = plt.subplots()
     lec.plot_sample_complexity(ax, res)
     plt.close(fig)
+    # several radii from the same draws: the numbers of one call per radius
+    many = lec.sample_complexity([1, 4, 16], 400, [0.25, 0.75], draws=20, seed=3)
+    for e in (0.25, 0.75):
+        one = lec.sample_complexity([1, 4, 16], 400, e, draws=20, seed=3)
+        np.testing.assert_array_equal(many[e].robust, one.robust)
+        np.testing.assert_array_equal(many[e].standard, one.standard)
+        assert many[e].eps == e
 
 
 def test_adversarial_training_tiny(tiny):

@@ -335,3 +335,22 @@ def test_figures_build_and_update_offscreen():
     direct = lec.theorem4_bound(np.geomspace(1, 1e14, 400), 1e9, 16, 3, live.values["c"])["total"]
     assert update.min_bound == pytest.approx(direct.min())
     plt.close("all")
+
+
+def test_channel_task_sweep_matches_per_dimension_curves():
+    """One padded, jointly compiled sweep gives the per-P results of channel_task_curves."""
+    hp = dict(fc_sizes=[4, 8, 64], cnn_sizes=[2, 4], krr_sizes=[4, 8, 16], n_test=40, seeds=2,
+              fc_width=8, fc_lr=1.0, fc_steps=20, cnn_channels=2, cnn_lr=0.1, cnn_steps=20)
+    sweep = lec.channel_task_sweep([2, 5], kernel_only=[3], seed=7, **hp)
+    assert sorted(sweep) == [4, 6, 10]
+    assert sweep[6].cnn is None and sweep[6].fc_gd is None
+    for p in (2, 3, 5):
+        ref = lec.channel_task_curves(p, cnn=p != 3, fc_gd=p != 3, seed=7 + p, **hp)
+        got = sweep[2 * p]
+        assert got.d == ref.d
+        np.testing.assert_allclose(got.fc_ntk.test_acc, ref.fc_ntk.test_acc, atol=0.03)
+        for a, b in ((got.cnn, ref.cnn), (got.fc_gd, ref.fc_gd)):
+            if b is None:
+                continue
+            np.testing.assert_allclose(a.test_acc, b.test_acc, atol=0.03)
+            np.testing.assert_allclose(a.train_acc, b.train_acc, atol=0.03)
