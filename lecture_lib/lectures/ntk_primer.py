@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .. import data, kernels, krr, metrics, recursion, train
+from .. import data, kernels, krr, metrics, ntk_tracking, recursion, train
 from ..progress import progress as progress_bar
 from ..validation import (
     check_array, check_choice, check_int_sequence, check_same_length, check_scalar,
@@ -127,50 +127,6 @@ class KernelConvergence(NamedTuple):
     analytic: np.ndarray
 
 
-_ACT_DERIV = {
-    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(z.dtype)),
-    "erf": (lambda z: _erf(z), lambda z: 2.0 / np.sqrt(np.pi) * np.exp(-z * z)),
-}
-
-
-def _erf(z: np.ndarray) -> np.ndarray:
-    from scipy.special import erf
-
-    return erf(z)
-
-
-def fc_empirical_ntk(params: Any, x: Any, activation: str = "relu", W_std: float = 2**0.5,
-                     b_std: float = 0.0) -> np.ndarray:
-    """Empirical NTK of a ``kernels.fc`` network (NTK parameterisation, one output) in float64
-    numpy, by explicit backpropagation -- the same matrix as :func:`lecture_lib.kernels.empirical_ntk`
-    without a jit compilation per width.
-
-    With ``z_l = (W_std / sqrt(n_{l-1})) a_{l-1} W_l + b_std b_l`` and ``delta_l = d f / d z_l``:
-    ``Theta(x, x') = sum_l [(W_std^2 / n_{l-1}) <a_{l-1}(x), a_{l-1}(x')> + b_std^2] <delta_l(x), delta_l(x')>``.
-    ``params``: the list of a ``stax.serial`` of ``Dense`` ``(W, b)`` and activation ``()`` layers.
-    """
-    act, dact = _ACT_DERIV[activation]
-    dense = [(np.asarray(p[0], np.float64), np.asarray(p[1], np.float64)) for p in params if len(p) == 2]
-    a = [np.asarray(x, np.float64)]
-    zs = []
-    for li, (W, b) in enumerate(dense):
-        z = W_std / np.sqrt(a[-1].shape[1]) * a[-1] @ W + b_std * b
-        zs.append(z)
-        if li < len(dense) - 1:
-            a.append(act(z))
-    if zs[-1].shape[1] != 1:
-        raise ValueError("fc_empirical_ntk: one output only")
-    delta = np.ones_like(zs[-1])                      # d f / d z_L
-    theta = np.zeros((len(x), len(x)))
-    for li in range(len(dense) - 1, -1, -1):
-        n_in = a[li].shape[1]
-        theta += ((W_std**2 / n_in) * (a[li] @ a[li].T) + b_std**2) * (delta @ delta.T)
-        if li > 0:
-            W = dense[li][0]
-            delta = (delta @ (W_std / np.sqrt(n_in) * W).T) * dact(zs[li - 1])
-    return theta
-
-
 def kernel_convergence(
     x: Any,
     widths: Sequence[int],
@@ -185,7 +141,7 @@ def kernel_convergence(
 
     For each width ``w`` and seed ``s = 0..seeds-1`` the network is
     initialised with ``PRNGKey(s)`` and its empirical NTK ``Theta_w`` on ``x``
-    (:func:`fc_empirical_ntk` for relu/erf, else :func:`lecture_lib.kernels.empirical_ntk`)
+    (:func:`lecture_lib.ntk_tracking.fc_ntk_fn`: the layer-wise formula, no jit compile per width)
     is compared with the analytic ``Theta`` (float64):
     ``errors[i, s] = ||Theta_w - Theta||_F / ||Theta||_F``.
 
@@ -209,14 +165,13 @@ def kernel_convergence(
     n = x.shape[0]
     errors = np.zeros((len(widths), seeds))
     empirical = np.zeros((len(widths), seeds, n, n))
+    ntk = ntk_tracking.fc_ntk_fn(activation, W_std, b_std)
+    xj = jax.numpy.asarray(x)   # the network's dtype (float32 unless x64 is on)
     for i, w in enumerate(progress_bar(widths, progress, desc="empirical NTK per width")):
         init_fn, apply_fn, _ = kernels.fc(depth, w, activation, W_std, b_std)
         for s in range(seeds):
             _, params = init_fn(jax.random.PRNGKey(s), x.shape)
-            if activation in _ACT_DERIV:   # closed-form backprop in numpy: no jit compile per width
-                k = fc_empirical_ntk(params, x, activation, W_std, b_std)
-            else:
-                k = kernels.empirical_ntk(apply_fn, params, x)
+            k = np.asarray(ntk(params, xj), np.float64)
             empirical[i, s] = k
             errors[i, s] = metrics.relative_error(k, analytic)
     return KernelConvergence(np.asarray(widths), errors, empirical, analytic)

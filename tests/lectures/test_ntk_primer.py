@@ -59,20 +59,14 @@ def test_kernel_convergence_consistent_and_converging():
 
 
 @pytest.mark.parametrize("activation,b_std,depth", [("relu", 0.0, 2), ("relu", 0.3, 1), ("erf", 0.2, 3)])
-def test_fc_empirical_ntk_matches_neural_tangents(activation, b_std, depth):
+def test_kernel_convergence_empirical_kernel_is_neural_tangents(activation, b_std, depth):
     x = lec.circle_task(7, 2, seed=1).x_train
+    res = lec.kernel_convergence(x, [32], seeds=1, depth=depth, activation=activation, b_std=b_std,
+                                 progress=False)
     init_fn, apply_fn, _ = kernels.fc(depth, 32, activation, 2**0.5, b_std)
-    _, params = init_fn(jax.random.PRNGKey(3), x.shape)
+    _, params = init_fn(jax.random.PRNGKey(0), x.shape)
     ref = kernels.empirical_ntk(apply_fn, params, x)
-    ours = lec.fc_empirical_ntk(params, x, activation, 2**0.5, b_std)
-    np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
-
-
-def test_fc_empirical_ntk_one_output_only():
-    x = np.ones((3, 2))
-    _, params = kernels.fc(1, 4, out_dim=2)[0](jax.random.PRNGKey(0), x.shape)
-    with pytest.raises(ValueError, match="one output"):
-        lec.fc_empirical_ntk(params, x)
+    np.testing.assert_allclose(res.empirical[0, 0], ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max())
 
 
 def test_kernel_convergence_bad_input():
