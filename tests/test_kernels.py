@@ -240,3 +240,32 @@ def test_small_cnn_im2col_matches_stax():
         kernels.small_cnn([])
     with pytest.raises(ValueError, match="hidden"):
         kernels.small_cnn((4,), hidden=0)
+
+
+def test_normal_init_matches_stax_shapes_and_distribution_and_is_seeded():
+    init_fn, apply_fn, _ = kernels.fc(depth=1, width=256, b_std=0.1, out_dim=3)
+    ref = init_fn(jax.random.PRNGKey(0), (-1, 5))[1]
+    p = kernels.normal_init(init_fn, (-1, 5), seed=1)
+    assert jax.tree.structure(p) == jax.tree.structure(ref)
+    assert [a.shape for a in jax.tree.leaves(p)] == [a.shape for a in jax.tree.leaves(ref)]
+    assert [a.dtype for a in jax.tree.leaves(p)] == [a.dtype for a in jax.tree.leaves(ref)]
+    w = np.concatenate([np.ravel(a) for a in jax.tree.leaves(p)])
+    assert abs(w.mean()) < 0.05 and abs(w.std() - 1) < 0.05  # N(0, 1), as stax's NTK init
+    assert apply_fn(p, np.ones((2, 5), np.float32)).shape == (2, 3)
+    again = kernels.normal_init(init_fn, (-1, 5), seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(again)))
+    other = kernels.normal_init(init_fn, (-1, 5), seed=2)
+    assert not np.array_equal(p[0][0], other[0][0])
+    ens = kernels.normal_init(init_fn, (-1, 5), seed=(1, 2), n_members=3, dtype=np.float64)
+    lead = [a.shape[0] for a in jax.tree.leaves(ens)]
+    assert lead == [3] * len(lead) and not np.array_equal(ens[0][0][0], ens[0][0][1])
+    assert all(a.dtype == np.float64 for a in jax.tree.leaves(ens))
+    cnn = kernels.small_cnn((4, 4), hidden=8)
+    pc = kernels.normal_init(cnn[0], (-1, 8, 8, 1), seed=0)
+    assert cnn[1](pc, jnp.zeros((3, 8, 8, 1), jnp.float32)).shape == (3, 10)
+    with pytest.raises(TypeError, match="init_fn"):
+        kernels.normal_init(None, (-1, 5))
+    with pytest.raises(TypeError, match="input_shape"):
+        kernels.normal_init(init_fn, 5)
+    with pytest.raises(ValueError, match="n_members"):
+        kernels.normal_init(init_fn, (-1, 5), n_members=0)

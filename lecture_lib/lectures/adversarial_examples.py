@@ -34,7 +34,7 @@ from ..validation import (
 )
 
 __all__ = [
-    "CLIP", "digits_task", "mlp", "init_params", "small_cnn", "Networks", "train_networks",
+    "CLIP", "digits_task", "mlp", "small_cnn", "Networks", "train_networks",
     "softmax",
     "AttackCurves", "attack_sweep", "plot_curves", "Gallery",
     "NTKAdversary", "ntk_adversary", "TransferTable", "transfer", "plot_transfer",
@@ -77,25 +77,6 @@ def mlp(width: int = 128, depth: int = 2, classes: int = 10):
     return _stax().serial(_stax().Flatten(), kernels.fc(depth, width, out_dim=classes))
 
 
-def init_params(init_fn, input_shape: tuple[int, ...], seed: int, count: int | None = None) -> Any:
-    """Initial parameters of a stax network in the NTK parameterisation, drawn with numpy.
-
-    There every weight (and bias) is standard normal (the scales live in ``apply_fn``), so
-    the parameters are i.i.d. ``N(0, 1)`` (``default_rng(seed)``) in the structure of
-    ``init_fn(key, input_shape)[1]`` (``jax.eval_shape``: nothing is compiled), with a
-    leading member axis ``count`` if given.  Drawing them with ``jax.random`` outside ``jit``
-    costs ~5 s of compilation per architecture on a laptop CPU.
-    """
-    import jax
-
-    shapes = jax.eval_shape(lambda k: init_fn(k, input_shape)[1],
-                            jax.ShapeDtypeStruct((2,), np.uint32))
-    rng = np.random.default_rng(seed)
-    lead = () if count is None else (int(count),)
-    return jax.tree_util.tree_map(
-        lambda s_: rng.standard_normal(lead + tuple(s_.shape)).astype(s_.dtype), shapes)
-
-
 # small_cnn lives in the core (lecture_lib.kernels.small_cnn; notebook 04 uses it too)
 small_cnn = kernels.small_cnn
 
@@ -121,12 +102,12 @@ def train_networks(ds: data.Dataset, *, seed: int = 0, width: int = 128, steps: 
     check_scalar(seed, "seed", kind=int, min_value=0)
     init_m, apply_m, kfn = mlp(width)
     shape = (1,) + ds.x_train.shape[1:]
-    p_mlp = init_params(init_m, shape, seed=1000 * seed + 1, count=2)
+    p_mlp = kernels.normal_init(init_m, shape, seed=1000 * seed + 1, n_members=2)
     tr_m = train.fit(apply_m, p_mlp, ds.x_train, ds.y_train, loss="cross_entropy",
                      optimizer="adam", lr=lr, steps=steps, ensemble=True, x_test=ds.x_test,
                      y_test=ds.y_test, record_every=steps, progress=progress)
     init_c, apply_c, _ = small_cnn(cnn_channels)
-    tr_c = train.fit(apply_c, init_params(init_c, shape, seed=1000 * seed + 2), ds.x_train, ds.y_train,
+    tr_c = train.fit(apply_c, kernels.normal_init(init_c, shape, seed=1000 * seed + 2), ds.x_train, ds.y_train,
                      loss="cross_entropy", optimizer="adam", lr=lr, steps=steps,
                      x_test=ds.x_test, y_test=ds.y_test, record_every=steps, progress=progress)
     member = [jax.tree_util.tree_map(lambda a, i=i: a[i], tr_m.params) for i in range(2)]
@@ -473,7 +454,7 @@ def adversarial_training(ds: data.Dataset, eps_train: Sequence[float], *, eps_ev
         schedule = lr
     init, apply, _ = mlp(width, depth)
     m = len(eps_train)
-    p0 = init_params(init, (1,) + ds.x_train.shape[1:], seed=1000 * seed + 3)
+    p0 = kernels.normal_init(init, (1,) + ds.x_train.shape[1:], seed=1000 * seed + 3)
     params = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (m,) + a.shape), p0)
     rec = sorted({int(round(s)) for s in np.linspace(0, steps, records + 1)})
     tr = train.fit(apply, params, ds.x_train, ds.y_train, loss="cross_entropy", optimizer="adam",

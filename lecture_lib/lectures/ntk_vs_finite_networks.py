@@ -54,7 +54,7 @@ __all__ = [
     "CostCounts", "cost_counts", "cholesky_solve_flops", "CostScaling", "cost_scaling", "crossover", "KernelMemory", "kernel_memory",
     "gap_covariance_bytes", "WidthSweep", "width_sweep", "LinearizationGap",
     "linearization_gap", "input_linear_kernel", "input_linear_gap", "paired_differences",
-    "format_table", "FewShot", "few_shot_draws", "few_shot", "normal_init",
+    "format_table", "FewShot", "few_shot_draws", "few_shot",
 ]
 
 
@@ -376,7 +376,7 @@ def width_sweep(
       widths: hidden widths, increasing.
       x_train, x_test: ``(n, d)``, ``(m, d)``.  y_train, y_test: one-hot ``(n, k)``, ``(m, k)``.
       depth: hidden layers.  lr, steps: GD.  reg: ridge of the kernel regressions.
-      seed: the members of width ``w`` are ``normal_init(..., seed=(seed, w))``.
+      seed: the members of width ``w`` are ``kernels.normal_init(..., seed=(seed, w))``.
 
     Returns:
       :class:`WidthSweep`.
@@ -411,8 +411,8 @@ def width_sweep(
     for width in progress_bar(widths, progress, desc="width"):
         init_fn, apply_fn, _ = kernels.fc(depth=depth, width=width, activation=activation,
                                           W_std=W_std, b_std=b_std, out_dim=k)
-        stacked = normal_init(init_fn, (-1, x_train.shape[1]), seed=(seed, width),
-                              n_members=n_ensemble)
+        stacked = kernels.normal_init(init_fn, (-1, x_train.shape[1]), seed=(seed, width),
+                                      n_members=n_ensemble, dtype=np.float32)
         run = train.fit(apply_fn, stacked, x_train.astype(np.float32), y_train.astype(np.float32),
                         lr=lr, steps=steps, ensemble=True, centred=True,
                         x_test=x_test.astype(np.float32), record_steps=[steps],
@@ -579,45 +579,6 @@ def format_table(scores: Mapping[str, Mapping[str, Any]], digits: int = 3) -> st
 
 
 # --------------------------------------------------------------------------- #
-# initialisation without compiling jax.random
-# --------------------------------------------------------------------------- #
-def normal_init(init_fn: Callable, input_shape: Sequence[int], seed: Any = 0,
-                n_members: int | None = None, dtype: Any = np.float32) -> Any:
-    """Parameters of a stax network in the NTK parameterisation, drawn with numpy.
-
-    In the NTK parameterisation every stax ``Dense``/``Conv`` weight and bias is a standard
-    normal (the ``W_std/sqrt(fan_in)`` and ``b_std`` factors sit in ``apply_fn``), so the
-    parameters are i.i.d. ``N(0, 1)`` arrays of the shapes ``init_fn`` gives
-    (``jax.eval_shape``: nothing is compiled).  Drawing them with
-    ``np.random.default_rng(seed)`` gives the same distribution as ``init_fn(PRNGKey, ...)``
-    without compiling ``jax.random`` (several seconds of CPU per network on this stack).
-
-    Args:
-      init_fn: stax ``init_fn(key, input_shape) -> (output_shape, params)``.
-      input_shape: e.g. ``(-1, d)`` or ``(-1, H, W, C)``.
-      seed: anything ``np.random.default_rng`` accepts (int, sequence of ints).
-      n_members: ``None``: one network; an int ``E``: every leaf gets a leading member axis
-        ``E`` of independent draws (for ``train.fit(..., ensemble=True)`` or ``vmap``).
-      dtype: of the returned arrays.
-
-    Returns:
-      the parameter pytree (numpy arrays).
-    """
-    import jax
-
-    if not callable(init_fn):
-        raise TypeError(f"init_fn must be callable, got {type(init_fn).__name__}")
-    if n_members is not None:
-        check_scalar(n_members, "n_members", kind=int, min_value=1)
-    shapes = jax.eval_shape(lambda k: init_fn(k, tuple(input_shape))[1], jax.random.PRNGKey(0))
-    leaves, tree = jax.tree.flatten(shapes)
-    rng = np.random.default_rng(seed)
-    lead = () if n_members is None else (n_members,)
-    return jax.tree.unflatten(tree, [rng.standard_normal(lead + tuple(l.shape)).astype(dtype)
-                                     for l in leaves])
-
-
-# --------------------------------------------------------------------------- #
 # few-shot: CNTK vs a trained CNN (Arora et al. ICLR'20, section 5)
 # --------------------------------------------------------------------------- #
 class FewShot(NamedTuple):
@@ -682,7 +643,7 @@ def few_shot(
     Args:
       x_pool: ``(N, ...)`` inputs of the pool; y_pool ``(N,)`` integer labels ``0..k-1``;
       x_test, y_test: ``(m, ...)``, ``(m,)``.
-      seed: draws use ``few_shot_draws(..., seed)``, the networks ``normal_init(..., seed)`` (own init per run).
+      seed: draws use ``few_shot_draws(..., seed)``, the networks ``kernels.normal_init(..., seed)`` (own init per run).
 
     Returns:
       :class:`FewShot`.
@@ -721,7 +682,8 @@ def few_shot(
     m = max(ix.shape[1] for ix in draws)
     idx_all = np.concatenate([np.pad(ix, ((0, 0), (0, m - ix.shape[1])), mode="edge") for ix in draws])
     mask = np.concatenate([np.broadcast_to(np.arange(m) < ix.shape[1], (n_draws, m)) for ix in draws])
-    params = normal_init(init_fn, (-1,) + x_pool.shape[1:], seed=seed, n_members=len(idx_all))
+    params = kernels.normal_init(init_fn, (-1,) + x_pool.shape[1:], seed=seed,
+                                 n_members=len(idx_all), dtype=np.float32)
     f_tr, f_te = jax.device_get(jax.jit(jax.vmap(fit_eval))(
         params, jnp.asarray(x_pool[idx_all], jnp.float32), jnp.asarray(y_pool[idx_all], jnp.int32),
         jnp.asarray(mask, jnp.float32)))

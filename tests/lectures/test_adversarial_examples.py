@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from lecture_lib import attacks, data  # noqa: E402
+from lecture_lib import attacks, data, kernels  # noqa: E402
 from lecture_lib.lectures import adversarial_examples as lec  # noqa: E402
 
 
@@ -117,21 +117,21 @@ def test_ntk_adversary_tiny(tiny):
     assert res.predictors[0].dtype == ref.dtype and res.predictors[0].apply_fn is ref.apply_fn
 
 
-def test_mlp_is_cached_and_init_params_are_standard_normal():
+def test_mlp_is_cached_and_trains_from_normal_init():
     import jax
 
     assert lec.mlp(16) is lec.mlp(16)
     init, apply, _ = lec.mlp(16)
     ref = init(jax.random.PRNGKey(0), (1, 8, 8, 1))[1]
-    p = lec.init_params(init, (1, 8, 8, 1), seed=3, count=2)
+    p = kernels.normal_init(init, (1, 8, 8, 1), seed=3, n_members=2)
     leaves = jax.tree_util.tree_leaves
     assert [a.shape for a in leaves(p)] == [(2,) + a.shape for a in leaves(ref)]
-    again = lec.init_params(init, (1, 8, 8, 1), seed=3, count=2)
+    again = kernels.normal_init(init, (1, 8, 8, 1), seed=3, n_members=2)
     assert all(np.array_equal(a, b) for a, b in zip(leaves(p), leaves(again)))
     flat = np.concatenate([np.ravel(a) for a in leaves(p)])
     assert abs(flat.mean()) < 0.05 and abs(flat.std() - 1) < 0.05      # N(0, 1), as stax's NTK init
     cnn = lec.small_cnn((4, 4), hidden=8)
-    pc = lec.init_params(cnn[0], (1, 8, 8, 1), seed=0)
+    pc = kernels.normal_init(cnn[0], (1, 8, 8, 1), seed=0)
     assert cnn[1](pc, jnp.zeros((3, 8, 8, 1), jnp.float32)).shape == (3, 10)
 
 

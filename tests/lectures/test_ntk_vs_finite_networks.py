@@ -234,23 +234,3 @@ def test_few_shot_pairs_kernel_and_network_on_the_same_draws():
     assert np.all(out.kernel_acc[1] > 0.6) and np.all(out.net_acc[1] > 0.6)  # 0 vs 1 is easy
     with pytest.raises(ValueError, match="k_pool"):
         lec.few_shot(k[:5], kt, ds.x_train, ds.y_train, ds.x_test, ds.y_test, init, apply, [1])
-
-
-def test_normal_init_matches_stax_shapes_and_distribution_and_is_seeded():
-    init_fn, apply_fn, _ = kernels.fc(depth=1, width=256, b_std=0.1, out_dim=3)
-    ref = init_fn(jax.random.PRNGKey(0), (-1, 5))[1]
-    p = lec.normal_init(init_fn, (-1, 5), seed=1)
-    assert jax.tree.structure(p) == jax.tree.structure(ref)
-    assert [a.shape for a in jax.tree.leaves(p)] == [a.shape for a in jax.tree.leaves(ref)]
-    w = np.concatenate([np.ravel(a) for a in jax.tree.leaves(p)])
-    assert w.dtype == np.float32 and abs(w.mean()) < 0.05 and abs(w.std() - 1) < 0.05  # N(0, 1)
-    assert apply_fn(p, np.ones((2, 5), np.float32)).shape == (2, 3)
-    again = lec.normal_init(init_fn, (-1, 5), seed=1)
-    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(again)))
-    ens = lec.normal_init(init_fn, (-1, 5), seed=(1, 2), n_members=3)
-    lead = [a.shape[0] for a in jax.tree.leaves(ens)]
-    assert lead == [3] * len(lead) and not np.array_equal(ens[0][0][0], ens[0][0][1])
-    with pytest.raises(TypeError, match="init_fn"):
-        lec.normal_init(None, (-1, 5))
-    with pytest.raises(ValueError, match="n_members"):
-        lec.normal_init(init_fn, (-1, 5), n_members=0)
